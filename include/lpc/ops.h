@@ -1,0 +1,113 @@
+/* The backend interface (SPEC.md section 4; DESIGN.md "Layout"): every numerical operation the
+ * model, the chain driver and the trainer need, as one table of function pointers with a CPU
+ * instance (src/cpu/) and a CUDA instance (kernels/). model.c, langevin.c and train.c call only
+ * these.
+ *
+ * Conventions: tensors are float32, NCHW, in the backend's memory. Outputs come first, then inputs,
+ * then sizes. Parameter gradients accumulate (+=); activation gradients are assigned (=). */
+#ifndef LPC_OPS_H
+#define LPC_OPS_H
+
+#include <stddef.h>
+
+#include "lpc/rng.h"
+
+/* A 2-D convolution y = conv(x, w): x [n, ci, h, w], w [co, ci, k, k], y [n, co, ho, wo]. A transposed
+ * convolution is the same shape read backwards: its forward is conv2d_backward_data. */
+struct lpc_conv_shape {
+    int n, ci, h, w, co, ho, wo, k, stride, pad;
+};
+int lpc_conv_out_size(int in, int k, int stride, int pad);
+
+enum lpc_act { LPC_ACT_NONE = -1 }; /* plus enum lpc_activation of config.h: relu, leaky_relu, silu */
+#define LPC_LEAKY_RELU_SLOPE 0.2f
+#define LPC_LOGVAR_MIN (-12.0f)
+#define LPC_LOGVAR_MAX 6.0f
+
+/* Hyper-parameters of one Langevin step (SPEC.md section 2.1). */
+struct lpc_langevin_params {
+    float step_size;  /* gamma */
+    float beta, eps;  /* preconditioner */
+    int precond;      /* 0: G = 1 */
+    int noise;        /* 0: no sqrt(2 gamma G) xi term */
+    int t;            /* 1-based step index, for the bias correction 1 - beta^t */
+    int accumulate;   /* also add the new state to zsum and its square to zsq */
+};
+
+struct lpc_adam_params {
+    float lr, beta1, beta2, eps, weight_decay;
+    long step; /* 1-based */
+};
+
+struct lpc_backend {
+    const char *name;
+    /* memory: alloc returns zeroed memory of the backend; upload/download copy from/to the host */
+    void *(*alloc)(size_t bytes);
+    void (*free)(void *p);
+    void (*upload)(void *dst, const void *host_src, size_t bytes);
+    void (*download)(void *host_dst, const void *src, size_t bytes);
+    void (*copy)(void *dst, const void *src, size_t bytes);
+    void (*synchronize)(void);
+
+    /* elementwise and reductions */
+    void (*fill)(float *x, float value, size_t n);
+    void (*scale)(float *x, float a, size_t n);                 /* x *= a */
+    void (*axpy)(float *y, float a, const float *x, size_t n);  /* y += a x */
+    double (*sum_squares)(const float *x, size_t n);            /* deterministic, returned to the host */
+    void (*row_sum_squares)(float *out, const float *x, int rows, int cols); /* out[r] = sum_c x[r,c]^2 */
+
+    /* dense: y [n, out] = x [n, in] w^T + b, w [out, in] */
+    void (*dense_forward)(float *y, const float *x, const float *w, const float *b, int n, int in, int out);
+    void (*dense_backward_data)(float *dx, const float *dy, const float *w, int n, int in, int out);
+    void (*dense_backward_params)(float *dw, float *db, const float *dy, const float *x, int n, int in, int out);
+
+    /* convolution (no bias; bias_act_* add it) */
+    void (*conv2d_forward)(float *y, const float *x, const float *w, const struct lpc_conv_shape *s);
+    void (*conv2d_backward_data)(float *dx, const float *dy, const float *w, const struct lpc_conv_shape *s);
+    void (*conv2d_backward_filter)(float *dw, const float *dy, const float *x, const struct lpc_conv_shape *s);
+
+    /* bias + activation over [n, c, hw]: pre += b (in place), out = act(pre); out may equal pre only
+     * for act = LPC_ACT_NONE. Backward: dpre = dout * act'(pre), db += sum of dpre (db may be NULL). */
+    void (*bias_act_forward)(float *out, float *pre, const float *b, int n, int c, int hw, int act);
+    void (*bias_act_backward)(float *dpre, float *db, const float *dout, const float *pre, int n, int c, int hw,
+                              int act);
+
+    /* log p(x | mu) per sample (enum lpc_likelihood), its gradient w.r.t. mu (assigned, not scaled) and
+     * the batch sum of its derivative w.r.t. log sigma, accumulated into dlog_sigma (may be NULL).
+     * log_sigma is one scalar in backend memory. */
+    void (*likelihood)(float *logp, float *dmu, float *dlog_sigma, const float *x, const float *mu,
+                       const float *log_sigma, int n, int dim, int kind);
+
+    /* One Langevin step for n_elems latents (SPEC.md 2.1): g = grad_lik + grad log p(z) (= -z),
+     * preconditioner update of v, G, z += gamma G g + sqrt(2 gamma G) xi. stats[0] += sum |g|,
+     * stats[1] += sum G (deterministic order). With p->accumulate, zsum += z_new and zsq += z_new^2. */
+    void (*langevin_update)(float *z, float *precond_v, float *stats, float *zsum, float *zsq, const float *grad_lik,
+                            const float *xi, size_t n_elems, const struct lpc_langevin_params *p);
+
+    /* The encoder's Gaussian head, head = [n, 2D] rows of (mean, raw log-variance); the log-variance is
+     * clamped to [LPC_LOGVAR_MIN, LPC_LOGVAR_MAX] (zero gradient outside). encoder_sample:
+     * z = mean + exp(logvar / 2) * eps (eps NULL: z = mean). */
+    void (*encoder_sample)(float *z, const float *head, const float *eps, int n, int d);
+    /* Gradient (assigned, times scale) of the encoder loss w.r.t. head, and per-sample loss terms
+     * terms[0..n) forward KL -mean_t log q(z_t|x), terms[n..2n) log q(z_0|x), terms[2n..3n)
+     * KL(q || N(0, I)). The loss is w_fwd * forward KL (chain sums zsum = sum_t z_t, zsq = sum_t z_t^2
+     * over S states) + w_rev * (log q(z_0|x) - log p(x, z_0)) (reparameterised, grad_lik at z_0)
+     * + w_vae * (-log p(x|z_0) + KL(q || N(0, I))) (analytic KL). */
+    void (*encoder_head_backward)(float *d_head, float *terms, const float *head, const float *eps,
+                                  const float *grad_lik, const float *z0, const float *zsum, const float *zsq,
+                                  float n_states, int n, int d, float w_fwd, float w_rev, float w_vae, float scale);
+
+    /* Adam(W) over a flat segment of the arena. */
+    void (*adam_update)(float *param, float *m, float *v, const float *grad, size_t n,
+                        const struct lpc_adam_params *p);
+
+    /* n standard normals from the generator's current offset; the offset advances by
+     * lpc_rng_advance(n). */
+    void (*normal)(float *out, size_t n, struct lpc_rng *rng);
+};
+
+const struct lpc_backend *lpc_backend_cpu(void);
+/* NULL when lpc was built without CUDA or no GPU is visible; why in lpc_last_error(). */
+const struct lpc_backend *lpc_backend_cuda(int math_tf32, int deterministic);
+
+#endif

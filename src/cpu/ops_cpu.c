@@ -1,0 +1,310 @@
+/* The CPU reference backend (SPEC.md section 4): plain C99 + OpenMP, convolutions as im2col +
+ * cblas_sgemm over the whole batch (one large GEMM per layer rather than one per image). Every CUDA
+ * op is checked against these. Reductions are done in double in a fixed order, so results do not
+ * depend on the number of threads. */
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "cpu_internal.h"
+#include "lpc/check.h"
+#include "lpc/config.h"
+#include "lpc/ops.h"
+
+int lpc_conv_out_size(int in, int k, int stride, int pad) { return (in + 2 * pad - k) / stride + 1; }
+
+/* ---- memory ---------------------------------------------------------------------------------- */
+static void *cpu_alloc(size_t bytes) { return lpc_xalloc_aligned(bytes); }
+static void cpu_free(void *p) { lpc_free_aligned(p); }
+static void cpu_copy(void *dst, const void *src, size_t bytes) {
+    if (bytes) memmove(dst, src, bytes);
+}
+static void cpu_synchronize(void) {}
+
+/* Scratch memory for im2col and transposes; grows to the largest layer during the first step and is
+ * reused afterwards (no allocation in steady state). */
+static float *scratch[2];
+static size_t scratch_len[2];
+static float *get_scratch(int which, size_t n) {
+    if (scratch_len[which] < n) {
+        lpc_free_aligned(scratch[which]);
+        scratch[which] = lpc_xalloc_aligned(n * sizeof(float));
+        scratch_len[which] = n;
+    }
+    return scratch[which];
+}
+
+/* ---- elementwise and reductions -------------------------------------------------------------- */
+static void cpu_fill(float *x, float value, size_t n) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) x[i] = value;
+}
+static void cpu_scale(float *x, float a, size_t n) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) x[i] *= a;
+}
+static void cpu_axpy(float *y, float a, const float *x, size_t n) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+#define REDUCE_CHUNKS 64
+static double cpu_sum_squares(const float *x, size_t n) {
+    double part[REDUCE_CHUNKS];
+    size_t chunk = (n + REDUCE_CHUNKS - 1) / REDUCE_CHUNKS;
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int c = 0; c < REDUCE_CHUNKS; c++) {
+        double s = 0;
+        size_t end = (size_t)(c + 1) * chunk < n ? (size_t)(c + 1) * chunk : n;
+        for (size_t i = (size_t)c * chunk; i < end; i++) s += (double)x[i] * x[i];
+        part[c] = s;
+    }
+    double s = 0;
+    for (int c = 0; c < REDUCE_CHUNKS; c++) s += part[c];
+    return s;
+}
+
+static void cpu_row_sum_squares(float *out, const float *x, int rows, int cols) {
+    for (int r = 0; r < rows; r++) {
+        double s = 0;
+        for (int c = 0; c < cols; c++) s += (double)x[(size_t)r * cols + c] * x[(size_t)r * cols + c];
+        out[r] = (float)s;
+    }
+}
+
+/* ---- dense ----------------------------------------------------------------------------------- */
+static void cpu_dense_forward(float *y, const float *x, const float *w, const float *b, int n, int in, int out) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
+    if (b)
+        for (int i = 0; i < n; i++)
+            for (int o = 0; o < out; o++) y[(size_t)i * out + o] += b[o];
+}
+static void cpu_dense_backward_data(float *dx, const float *dy, const float *w, int n, int in, int out) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out, 1.0f, dy, out, w, in, 0.0f, dx, in);
+}
+static void cpu_dense_backward_params(float *dw, float *db, const float *dy, const float *x, int n, int in,
+                                      int out) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, n, 1.0f, dy, out, x, in, 1.0f, dw, in);
+    if (db)
+        for (int o = 0; o < out; o++) {
+            double s = 0;
+            for (int i = 0; i < n; i++) s += dy[(size_t)i * out + o];
+            db[o] += (float)s;
+        }
+}
+
+/* ---- convolution: im2col over the batch, col [ci*k*k, n*ho*wo] -------------------------------- */
+static void im2col(float *col, const float *x, const struct lpc_conv_shape *s) {
+    const size_t cols = (size_t)s->n * s->ho * s->wo, howo = (size_t)s->ho * s->wo;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int c = 0; c < s->ci; c++)
+        for (int b = 0; b < s->n; b++) {
+            const float *xc = x + ((size_t)b * s->ci + c) * s->h * s->w;
+            for (int ki = 0; ki < s->k; ki++)
+                for (int kj = 0; kj < s->k; kj++) {
+                    float *row = col + ((size_t)(c * s->k + ki) * s->k + kj) * cols + (size_t)b * howo;
+                    for (int oy = 0; oy < s->ho; oy++) {
+                        int iy = oy * s->stride - s->pad + ki;
+                        for (int ox = 0; ox < s->wo; ox++) {
+                            int ix = ox * s->stride - s->pad + kj;
+                            row[oy * s->wo + ox] =
+                                (iy >= 0 && iy < s->h && ix >= 0 && ix < s->w) ? xc[iy * s->w + ix] : 0.0f;
+                        }
+                    }
+                }
+        }
+}
+
+static void col2im(float *x, const float *col, const struct lpc_conv_shape *s) {
+    const size_t cols = (size_t)s->n * s->ho * s->wo, howo = (size_t)s->ho * s->wo;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < s->n; b++)
+        for (int c = 0; c < s->ci; c++) {
+            float *xc = x + ((size_t)b * s->ci + c) * s->h * s->w;
+            memset(xc, 0, sizeof(float) * s->h * s->w);
+            for (int ki = 0; ki < s->k; ki++)
+                for (int kj = 0; kj < s->k; kj++) {
+                    const float *row = col + ((size_t)(c * s->k + ki) * s->k + kj) * cols + (size_t)b * howo;
+                    for (int oy = 0; oy < s->ho; oy++) {
+                        int iy = oy * s->stride - s->pad + ki;
+                        if (iy < 0 || iy >= s->h) continue;
+                        for (int ox = 0; ox < s->wo; ox++) {
+                            int ix = ox * s->stride - s->pad + kj;
+                            if (ix >= 0 && ix < s->w) xc[iy * s->w + ix] += row[oy * s->wo + ox];
+                        }
+                    }
+                }
+        }
+}
+
+/* [n, c, hw] <-> [c, n*hw] */
+static void nchw_to_cn(float *dst, const float *src, int n, int c, size_t hw) {
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < n; b++)
+        for (int ch = 0; ch < c; ch++)
+            memcpy(dst + (size_t)ch * n * hw + (size_t)b * hw, src + ((size_t)b * c + ch) * hw, hw * sizeof(float));
+}
+static void cn_to_nchw(float *dst, const float *src, int n, int c, size_t hw) {
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < n; b++)
+        for (int ch = 0; ch < c; ch++)
+            memcpy(dst + ((size_t)b * c + ch) * hw, src + (size_t)ch * n * hw + (size_t)b * hw, hw * sizeof(float));
+}
+
+static void cpu_conv2d_forward(float *y, const float *x, const float *w, const struct lpc_conv_shape *s) {
+    const int kk = s->ci * s->k * s->k;
+    const size_t cols = (size_t)s->n * s->ho * s->wo;
+    float *col = get_scratch(0, (size_t)kk * cols), *tmp = get_scratch(1, (size_t)s->co * cols);
+    im2col(col, x, s);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->co, (int)cols, kk, 1.0f, w, kk, col, (int)cols, 0.0f,
+                tmp, (int)cols);
+    cn_to_nchw(y, tmp, s->n, s->co, (size_t)s->ho * s->wo);
+}
+
+static void cpu_conv2d_backward_data(float *dx, const float *dy, const float *w, const struct lpc_conv_shape *s) {
+    const int kk = s->ci * s->k * s->k;
+    const size_t cols = (size_t)s->n * s->ho * s->wo;
+    float *dcol = get_scratch(0, (size_t)kk * cols), *dyt = get_scratch(1, (size_t)s->co * cols);
+    nchw_to_cn(dyt, dy, s->n, s->co, (size_t)s->ho * s->wo);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kk, (int)cols, s->co, 1.0f, w, kk, dyt, (int)cols, 0.0f,
+                dcol, (int)cols);
+    col2im(dx, dcol, s);
+}
+
+static void cpu_conv2d_backward_filter(float *dw, const float *dy, const float *x, const struct lpc_conv_shape *s) {
+    const int kk = s->ci * s->k * s->k;
+    const size_t cols = (size_t)s->n * s->ho * s->wo;
+    float *col = get_scratch(0, (size_t)kk * cols), *dyt = get_scratch(1, (size_t)s->co * cols);
+    im2col(col, x, s);
+    nchw_to_cn(dyt, dy, s->n, s->co, (size_t)s->ho * s->wo);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->co, kk, (int)cols, 1.0f, dyt, (int)cols, col, (int)cols,
+                1.0f, dw, kk);
+}
+
+/* ---- bias + activation ----------------------------------------------------------------------- */
+static inline float act_value(float x, int act) {
+    switch (act) {
+    case LPC_ACT_RELU: return x > 0 ? x : 0.0f;
+    case LPC_ACT_LEAKY_RELU: return x > 0 ? x : LPC_LEAKY_RELU_SLOPE * x;
+    case LPC_ACT_SILU: return x / (1.0f + expf(-x));
+    default: return x;
+    }
+}
+static inline float act_derivative(float x, int act) {
+    switch (act) {
+    case LPC_ACT_RELU: return x > 0 ? 1.0f : 0.0f;
+    case LPC_ACT_LEAKY_RELU: return x > 0 ? 1.0f : LPC_LEAKY_RELU_SLOPE;
+    case LPC_ACT_SILU: {
+        float sg = 1.0f / (1.0f + expf(-x));
+        return sg * (1.0f + x * (1.0f - sg));
+    }
+    default: return 1.0f;
+    }
+}
+
+static void cpu_bias_act_forward(float *out, float *pre, const float *b, int n, int c, int hw, int act) {
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int i = 0; i < n; i++)
+        for (int ch = 0; ch < c; ch++) {
+            size_t base = ((size_t)i * c + ch) * hw;
+            float bias = b ? b[ch] : 0.0f;
+            for (int j = 0; j < hw; j++) {
+                float v = pre[base + j] + bias;
+                pre[base + j] = v;
+                out[base + j] = act_value(v, act);
+            }
+        }
+}
+
+static void cpu_bias_act_backward(float *dpre, float *db, const float *dout, const float *pre, int n, int c, int hw,
+                                  int act) {
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int i = 0; i < n; i++)
+        for (int ch = 0; ch < c; ch++) {
+            size_t base = ((size_t)i * c + ch) * hw;
+            for (int j = 0; j < hw; j++) dpre[base + j] = dout[base + j] * act_derivative(pre[base + j], act);
+        }
+    if (db)
+        for (int ch = 0; ch < c; ch++) {
+            double s = 0;
+            for (int i = 0; i < n; i++) {
+                const float *d = dpre + ((size_t)i * c + ch) * hw;
+                for (int j = 0; j < hw; j++) s += d[j];
+            }
+            db[ch] += (float)s;
+        }
+}
+
+/* ---- Langevin step and Adam ------------------------------------------------------------------ */
+static void cpu_langevin_update(float *z, float *precond_v, float *stats, float *zsum, float *zsq,
+                                const float *grad_lik, const float *xi, size_t n, const struct lpc_langevin_params *p) {
+    const float bias_correction = (float)(1.0 - pow((double)p->beta, (double)p->t));
+    double sum_abs_g = 0, sum_G = 0;
+    for (size_t i = 0; i < n; i++) {
+        float g = grad_lik[i] - z[i]; /* + grad log N(z; 0, I) */
+        float G = 1.0f;
+        if (p->precond) {
+            float v = p->beta * precond_v[i] + (1.0f - p->beta) * g * g;
+            precond_v[i] = v;
+            G = 1.0f / (sqrtf(v / bias_correction) + p->eps);
+        }
+        float step = p->step_size * G * g;
+        if (p->noise) step += sqrtf(2.0f * p->step_size * G) * xi[i];
+        float z_new = z[i] + step;
+        z[i] = z_new;
+        if (p->accumulate) zsum[i] += z_new, zsq[i] += z_new * z_new;
+        sum_abs_g += fabsf(g);
+        sum_G += G;
+    }
+    stats[0] += (float)sum_abs_g;
+    stats[1] += (float)sum_G;
+}
+
+static void cpu_adam_update(float *param, float *m, float *v, const float *grad, size_t n,
+                            const struct lpc_adam_params *p) {
+    const float c1 = (float)(1.0 - pow((double)p->beta1, (double)p->step));
+    const float c2 = (float)(1.0 - pow((double)p->beta2, (double)p->step));
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) {
+        float g = grad[i];
+        float mi = p->beta1 * m[i] + (1.0f - p->beta1) * g;
+        float vi = p->beta2 * v[i] + (1.0f - p->beta2) * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        float update = (mi / c1) / (sqrtf(vi / c2) + p->eps);
+        param[i] -= p->lr * (update + p->weight_decay * param[i]);
+    }
+}
+
+static void cpu_normal(float *out, size_t n, struct lpc_rng *rng) { lpc_rng_normal_host(rng, out, n); }
+
+static const struct lpc_backend cpu_backend = {
+    .name = "cpu",
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .copy = cpu_copy,
+    .synchronize = cpu_synchronize,
+    .fill = cpu_fill,
+    .scale = cpu_scale,
+    .axpy = cpu_axpy,
+    .sum_squares = cpu_sum_squares,
+    .row_sum_squares = cpu_row_sum_squares,
+    .dense_forward = cpu_dense_forward,
+    .dense_backward_data = cpu_dense_backward_data,
+    .dense_backward_params = cpu_dense_backward_params,
+    .conv2d_forward = cpu_conv2d_forward,
+    .conv2d_backward_data = cpu_conv2d_backward_data,
+    .conv2d_backward_filter = cpu_conv2d_backward_filter,
+    .bias_act_forward = cpu_bias_act_forward,
+    .bias_act_backward = cpu_bias_act_backward,
+    .likelihood = lpc_likelihood_cpu,
+    .langevin_update = cpu_langevin_update,
+    .encoder_sample = lpc_encoder_sample_cpu,
+    .encoder_head_backward = lpc_encoder_head_backward_cpu,
+    .adam_update = cpu_adam_update,
+    .normal = cpu_normal,
+};
+
+const struct lpc_backend *lpc_backend_cpu(void) { return &cpu_backend; }
