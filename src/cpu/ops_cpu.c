@@ -96,7 +96,7 @@ static void cpu_dense_backward_params(float *dw, float *db, const float *dy, con
 /* ---- convolution: im2col over the batch, col [ci*k*k, n*ho*wo] -------------------------------- */
 static void im2col(float *col, const float *x, const struct lpc_conv_shape *s) {
     const size_t cols = (size_t)s->n * s->ho * s->wo, howo = (size_t)s->ho * s->wo;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)s->n * s->ci * s->k * s->k * s->ho * s->wo > 65536)
     for (int c = 0; c < s->ci; c++)
         for (int b = 0; b < s->n; b++) {
             const float *xc = x + ((size_t)b * s->ci + c) * s->h * s->w;
@@ -117,7 +117,7 @@ static void im2col(float *col, const float *x, const struct lpc_conv_shape *s) {
 
 static void col2im(float *x, const float *col, const struct lpc_conv_shape *s) {
     const size_t cols = (size_t)s->n * s->ho * s->wo, howo = (size_t)s->ho * s->wo;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)s->n * s->ci * s->k * s->k * s->ho * s->wo > 65536)
     for (int b = 0; b < s->n; b++)
         for (int c = 0; c < s->ci; c++) {
             float *xc = x + ((size_t)b * s->ci + c) * s->h * s->w;
@@ -139,13 +139,13 @@ static void col2im(float *x, const float *col, const struct lpc_conv_shape *s) {
 
 /* [n, c, hw] <-> [c, n*hw] */
 static void nchw_to_cn(float *dst, const float *src, int n, int c, size_t hw) {
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)n * c * hw > 65536)
     for (int b = 0; b < n; b++)
         for (int ch = 0; ch < c; ch++)
             memcpy(dst + (size_t)ch * n * hw + (size_t)b * hw, src + ((size_t)b * c + ch) * hw, hw * sizeof(float));
 }
 static void cn_to_nchw(float *dst, const float *src, int n, int c, size_t hw) {
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)n * c * hw > 65536)
     for (int b = 0; b < n; b++)
         for (int ch = 0; ch < c; ch++)
             memcpy(dst + ((size_t)b * c + ch) * hw, src + (size_t)ch * n * hw + (size_t)b * hw, hw * sizeof(float));
@@ -203,7 +203,7 @@ static inline float act_derivative(float x, int act) {
 }
 
 static void cpu_bias_act_forward(float *out, float *pre, const float *b, int n, int c, int hw, int act) {
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)n * c * hw > 65536)
     for (int i = 0; i < n; i++)
         for (int ch = 0; ch < c; ch++) {
             size_t base = ((size_t)i * c + ch) * hw;
@@ -218,7 +218,7 @@ static void cpu_bias_act_forward(float *out, float *pre, const float *b, int n, 
 
 static void cpu_bias_act_backward(float *dpre, float *db, const float *dout, const float *pre, int n, int c, int hw,
                                   int act) {
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)n * c * hw > 65536)
     for (int i = 0; i < n; i++)
         for (int ch = 0; ch < c; ch++) {
             size_t base = ((size_t)i * c + ch) * hw;
