@@ -11,7 +11,7 @@ void openblas_set_num_threads(int n); /* from OpenBLAS; cblas.h does not always 
 #ifndef LPC_HAVE_CUDA
 const struct lpc_backend *lpc_backend_cuda(int math_tf32, int deterministic) {
     (void)math_tf32, (void)deterministic;
-    lpc_fail("device = cuda: this lpc was built without the CUDA backend (configure with -DLPC_CUDA=ON)");
+    lpc_fail("this lpc was built without the CUDA backend (configure with -DLPC_CUDA=ON)");
     return NULL;
 }
 #endif
@@ -20,8 +20,11 @@ const struct lpc_backend *lpc_backend_select(const struct lpc_config *cfg) {
     if (cfg->device == LPC_DEVICE_CPU) return lpc_backend_cpu();
     const struct lpc_backend *be = lpc_backend_cuda(cfg->math == LPC_MATH_TF32, cfg->deterministic);
     if (be) return be;
-    if (cfg->device == LPC_DEVICE_CUDA) return NULL;
-    fprintf(stderr, "lpc: no usable GPU (%s); running on the CPU\n", lpc_last_error());
+    if (cfg->device == LPC_DEVICE_CUDA) {
+        lpc_fail("device = cuda: %s; use device = cpu or auto", lpc_last_error());
+        return NULL;
+    }
+    fprintf(stderr, "lpc: device = auto: no usable GPU (%s); running on the CPU\n", lpc_last_error());
     return lpc_backend_cpu();
 }
 

@@ -71,7 +71,10 @@ const char *lpc_config_closest_key(const char *name) {
 }
 
 const char *lpc_config_choice(int key, int value) {
-    static _Thread_local char buf[64];
+    /* a few rotating buffers, so that several names can appear in one printf */
+    static _Thread_local char bufs[8][64];
+    static _Thread_local int next;
+    char *buf = bufs[next++ % 8];
     const char *s = lpc_config_keys[key].choices;
     for (int i = 0; s && i < value; i++) {
         s = strchr(s, '|');
@@ -79,7 +82,7 @@ const char *lpc_config_choice(int key, int value) {
     }
     if (!s) return "?";
     size_t n = strcspn(s, "|");
-    if (n >= sizeof buf) n = sizeof buf - 1;
+    if (n >= sizeof bufs[0]) n = sizeof bufs[0] - 1;
     memcpy(buf, s, n);
     buf[n] = 0;
     return buf;
@@ -253,9 +256,10 @@ int lpc_config_finalize(struct lpc_config *c) {
                         c->theta_samples, c->langevin_steps);
     if (c->split == LPC_SPLIT_VALID && c->dataset != LPC_DATASET_CELEBA)
         return lpc_fail("split = valid: only celeba has a validation split (allowed: train, test)");
-    if (c->is_set[LPC_KEY_image_size] && c->dataset != LPC_DATASET_CELEBA && c->dataset != LPC_DATASET_FOLDER)
-        return lpc_fail("image_size: %s has a fixed image size; image_size applies to celeba and folder only",
-                        lpc_config_choice(LPC_KEY_dataset, c->dataset));
+    if (c->image_size != atol(lpc_config_keys[LPC_KEY_image_size].default_value) && c->dataset != LPC_DATASET_CELEBA &&
+        c->dataset != LPC_DATASET_FOLDER)
+        return lpc_fail("image_size = %ld: %s has a fixed image size; image_size applies to celeba and folder only",
+                        c->image_size, lpc_config_choice(LPC_KEY_dataset, c->dataset));
     if (c->crop != 0 && c->crop < c->image_size && (c->dataset == LPC_DATASET_CELEBA || c->dataset == LPC_DATASET_FOLDER))
         return lpc_fail("crop = %ld is smaller than image_size = %ld (crop, then resize down)", c->crop, c->image_size);
     if (c->channels_count > 6) return lpc_fail("channels: at most 6 stride-2 layers (got %d)", c->channels_count);

@@ -86,6 +86,12 @@ int lpc_train_run(struct lpc_config *cfg, const struct lpc_train_options *opt) {
                             run_dir, run_dir);
     }
     snprintf(cfg->run_dir, sizeof cfg->run_dir, "%s", run_dir);
+    {   /* the model must fit the data's shape: say so before anything else happens */
+        struct lpc_param_table table;
+        int c, h, w;
+        lpc_dataset_shape(cfg, &c, &h, &w);
+        if (lpc_model_param_table(&table, cfg, c, h, w)) return -1;
+    }
     const struct lpc_backend *be = lpc_backend_select(cfg);
     if (!be) return -1;
     lpc_backend_set_threads(cfg);
