@@ -13,7 +13,7 @@ void lpc_chain_create(struct lpc_chain *c, const struct lpc_backend *be, int max
     c->be = be;
     c->max_n = max_n, c->d = d, c->max_steps = max_steps;
     size_t nd = (size_t)max_n * d * sizeof(float);
-    c->z = be->alloc(nd);
+    c->z = be->alloc(lpc_rng_advance((size_t)max_n * d) * sizeof(float)); /* also a target of normal() */
     c->z0 = be->alloc(nd);
     c->precond_v = be->alloc(nd);
     c->xi = be->alloc(lpc_rng_advance((size_t)max_steps * max_n * d) * sizeof(float));

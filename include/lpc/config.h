@@ -32,7 +32,7 @@
     X(model, activation, ENUM, "relu", 0, 0, "relu|leaky_relu|silu", "activation after every hidden layer")    \
     X(model, likelihood, ENUM, "gaussian", 0, 0, "gaussian|discretized_gaussian", "decoder likelihood p(x|z)")  \
     X(model, sigma, FLOAT, "0.1", 1e-4, 100, NULL, "standard deviation of the likelihood (initial value if learned)") \
-    X(model, learn_sigma, BOOL, "false", 0, 0, NULL, "learn one scalar log-sigma with the decoder")           \
+    X(model, learn_sigma, BOOL, "true", 0, 0, NULL, "learn one scalar log-sigma with the decoder (starting at sigma)")           \
     X(langevin, langevin_steps, INT, "10", 1, 100000, NULL, "Langevin steps T per minibatch")                  \
     X(langevin, langevin_step_size, FLOAT, "0.05", 1e-8, 100, NULL, "Langevin step size gamma")               \
     X(langevin, precond, BOOL, "true", 0, 0, NULL, "Adam-like second-moment preconditioner of the chain")     \

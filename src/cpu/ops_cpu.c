@@ -10,6 +10,7 @@
 #include "lpc/check.h"
 #include "lpc/config.h"
 #include "lpc/ops.h"
+#include "lpc/pointwise.h"
 
 int lpc_conv_out_size(int in, int k, int stride, int pad) { return (in + 2 * pad - k) / stride + 1; }
 
@@ -241,19 +242,12 @@ static void cpu_langevin_update(float *z, float *precond_v, float *stats, float 
     const float bias_correction = (float)(1.0 - pow((double)p->beta, (double)p->t));
     double sum_abs_g = 0, sum_G = 0;
     for (size_t i = 0; i < n; i++) {
-        float g = grad_lik[i] - z[i]; /* + grad log N(z; 0, I) */
-        float G = 1.0f;
-        if (p->precond) {
-            float v = p->beta * precond_v[i] + (1.0f - p->beta) * g * g;
-            precond_v[i] = v;
-            G = 1.0f / (sqrtf(v / bias_correction) + p->eps);
-        }
-        float step = p->step_size * G * g;
-        if (p->noise) step += sqrtf(2.0f * p->step_size * G) * xi[i];
-        float z_new = z[i] + step;
+        float g_abs, G;
+        float z_new = lpc_pw_langevin(z[i], &precond_v[i], grad_lik[i], p->noise ? xi[i] : 0.0f, p->step_size, p->beta,
+                                      p->eps, bias_correction, p->precond, p->noise, &g_abs, &G);
         z[i] = z_new;
         if (p->accumulate) zsum[i] += z_new, zsq[i] += z_new * z_new;
-        sum_abs_g += fabsf(g);
+        sum_abs_g += g_abs;
         sum_G += G;
     }
     stats[0] += (float)sum_abs_g;
@@ -265,15 +259,8 @@ static void cpu_adam_update(float *param, float *m, float *v, const float *grad,
     const float c1 = (float)(1.0 - pow((double)p->beta1, (double)p->step));
     const float c2 = (float)(1.0 - pow((double)p->beta2, (double)p->step));
 #pragma omp parallel for schedule(static) if (n > 65536)
-    for (size_t i = 0; i < n; i++) {
-        float g = grad[i];
-        float mi = p->beta1 * m[i] + (1.0f - p->beta1) * g;
-        float vi = p->beta2 * v[i] + (1.0f - p->beta2) * g * g;
-        m[i] = mi;
-        v[i] = vi;
-        float update = (mi / c1) / (sqrtf(vi / c2) + p->eps);
-        param[i] -= p->lr * (update + p->weight_decay * param[i]);
-    }
+    for (size_t i = 0; i < n; i++)
+        lpc_pw_adam(&param[i], &m[i], &v[i], grad[i], p->lr, p->beta1, p->beta2, p->eps, p->weight_decay, c1, c2);
 }
 
 static void cpu_normal(float *out, size_t n, struct lpc_rng *rng) { lpc_rng_normal_host(rng, out, n); }

@@ -1,0 +1,64 @@
+/* Declarations shared by the CUDA backend's files: kernel launchers (kernels/*.cu, C linkage), the
+ * cuDNN and cuBLAS wrappers and the backend's global state (one device, one stream). */
+#ifndef LPC_CUDA_INTERNAL_H
+#define LPC_CUDA_INTERNAL_H
+
+#include <stddef.h>
+
+#include "lpc/ops.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* fixed launch geometry of every reduction, so results do not depend on anything but the data */
+#define LPC_REDUCE_BLOCKS 128
+#define LPC_THREADS 256
+
+struct lpc_cuda_state {
+    void *stream;          /* cudaStream_t */
+    void *cublas;          /* cublasHandle_t */
+    void *cudnn;           /* cudnnHandle_t */
+    void *curand;          /* curandGenerator_t (device Philox) */
+    unsigned long long curand_seed;
+    int curand_seeded;
+    double *partials;      /* LPC_REDUCE_BLOCKS doubles + one result, device */
+    double *row_scratch;   /* per-row doubles for the likelihood's log-sigma derivative */
+    size_t row_scratch_len;
+    int tf32, deterministic;
+};
+extern struct lpc_cuda_state lpc_cuda;
+
+void lpc_cuda_fill(float *x, float v, size_t n);
+void lpc_cuda_scale(float *x, float a, size_t n);
+void lpc_cuda_axpy(float *y, float a, const float *x, size_t n);
+double lpc_cuda_sum_squares(const float *x, size_t n);
+void lpc_cuda_row_sum_squares(float *out, const float *x, int rows, int cols);
+void lpc_cuda_add_bias_rows(float *y, const float *b, int n, int out);
+void lpc_cuda_column_sums(float *db, const float *dy, int n, int out);
+void lpc_cuda_bias_act_forward(float *out, float *pre, const float *b, int n, int c, int hw, int act);
+void lpc_cuda_bias_act_backward(float *dpre, float *db, const float *dout, const float *pre, int n, int c, int hw, int act);
+void lpc_cuda_likelihood(float *logp, float *dmu, float *dlog_sigma, const float *x, const float *mu,
+                         const float *log_sigma, int n, int dim, int kind);
+void lpc_cuda_langevin_update(float *z, float *v, float *stats, float *zsum, float *zsq, const float *grad_lik,
+                              const float *xi, size_t n, const struct lpc_langevin_params *p);
+void lpc_cuda_encoder_sample(float *z, const float *head, const float *eps, int n, int d);
+void lpc_cuda_encoder_head_backward(float *d_head, float *terms, const float *head, const float *eps,
+                                    const float *grad_lik, const float *z0, const float *zsum, const float *zsq,
+                                    float n_states, int n, int d, float w_fwd, float w_rev, float w_vae, float scale);
+void lpc_cuda_adam(float *param, float *m, float *v, const float *grad, size_t n, const struct lpc_adam_params *p);
+
+/* kernels/conv_cudnn.c */
+void lpc_cudnn_conv_forward(float *y, const float *x, const float *w, const struct lpc_conv_shape *s);
+void lpc_cudnn_conv_backward_data(float *dx, const float *dy, const float *w, const struct lpc_conv_shape *s);
+void lpc_cudnn_conv_backward_filter(float *dw, const float *dy, const float *x, const struct lpc_conv_shape *s);
+/* kernels/dense_cublas.c */
+void lpc_cublas_dense_forward(float *y, const float *x, const float *w, const float *b, int n, int in, int out);
+void lpc_cublas_dense_backward_data(float *dx, const float *dy, const float *w, int n, int in, int out);
+void lpc_cublas_dense_backward_params(float *dw, float *db, const float *dy, const float *x, int n, int in, int out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
