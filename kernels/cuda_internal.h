@@ -1,4 +1,4 @@
-/* Declarations shared by the CUDA backend's files: kernel launchers (kernels/*.cu, C linkage), the
+/* Declarations shared by the CUDA backend's files: kernel launchers (the .cu files, C linkage), the
  * cuDNN and cuBLAS wrappers and the backend's global state (one device, one stream). */
 #ifndef LPC_CUDA_INTERNAL_H
 #define LPC_CUDA_INTERNAL_H
@@ -56,6 +56,12 @@ void lpc_cudnn_conv_backward_filter(float *dw, const float *dy, const float *x, 
 void lpc_cublas_dense_forward(float *y, const float *x, const float *w, const float *b, int n, int in, int out);
 void lpc_cublas_dense_backward_data(float *dx, const float *dy, const float *w, int n, int in, int out);
 void lpc_cublas_dense_backward_params(float *dw, float *db, const float *dy, const float *x, int n, int in, int out);
+
+/* kernels/graph.c */
+void lpc_cuda_graph_begin(void);
+void *lpc_cuda_graph_end(void);
+void lpc_cuda_graph_launch(void *graph);
+void lpc_cuda_graph_destroy(void *graph);
 
 #ifdef __cplusplus
 }

@@ -20,11 +20,13 @@ const struct lpc_backend *lpc_backend_select(const struct lpc_config *cfg) {
     if (cfg->device == LPC_DEVICE_CPU) return lpc_backend_cpu();
     const struct lpc_backend *be = lpc_backend_cuda(cfg->math == LPC_MATH_TF32, cfg->deterministic);
     if (be) return be;
+    char why[512];
+    snprintf(why, sizeof why, "%s", lpc_last_error()); /* lpc_fail() writes the buffer it would read */
     if (cfg->device == LPC_DEVICE_CUDA) {
-        lpc_fail("device = cuda: %s; use device = cpu or auto", lpc_last_error());
+        lpc_fail("device = cuda: %s; use device = cpu or auto", why);
         return NULL;
     }
-    fprintf(stderr, "lpc: device = auto: no usable GPU (%s); running on the CPU\n", lpc_last_error());
+    fprintf(stderr, "lpc: device = auto: no usable GPU (%s); running on the CPU\n", why);
     return lpc_backend_cpu();
 }
 

@@ -24,23 +24,26 @@ void lpc_chain_create(struct lpc_chain *c, const struct lpc_backend *be, int max
     c->logp0 = be->alloc((size_t)max_n * sizeof(float));
     c->logp_last = be->alloc((size_t)max_n * sizeof(float));
     c->stats = be->alloc(2 * sizeof(float));
+    c->use_graphs = be->graph_launch != NULL;
 }
 
 void lpc_chain_destroy(struct lpc_chain *c) {
     const struct lpc_backend *be = c->be;
     if (!be) return;
+    for (int i = 0; i < c->n_graphs; i++)
+        if (c->graphs[i].graph) be->graph_destroy(c->graphs[i].graph);
     float *bufs[] = {c->z, c->z0, c->precond_v, c->xi, c->grad_lik, c->grad_lik0, c->zsum, c->zsq, c->logp0,
                      c->logp_last, c->stats};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) be->free(bufs[i]);
     memset(c, 0, sizeof *c);
 }
 
-void lpc_chain_run(struct lpc_chain *c, const struct lpc_target *target, const struct lpc_chain_params *p,
-                   struct lpc_rng *rng, int n, int param_grads, int final_pass) {
+/* The loop of T steps and the final pass: everything after the noise is drawn. */
+static void chain_loop(struct lpc_chain *c, const struct lpc_target *target, const struct lpc_chain_params *p, int n,
+                       int param_grads, int final_pass) {
     const struct lpc_backend *be = c->be;
     const size_t nd = (size_t)n * c->d;
     const int T = p->steps, first_kept = T - p->theta_samples + 1; /* states z_first_kept .. z_T */
-    if (p->noise) be->normal(c->xi, (size_t)T * nd, rng);
     be->copy(c->z0, c->z, nd * sizeof(float));
     be->fill(c->precond_v, 0.0f, nd);
     be->fill(c->zsum, 0.0f, nd);
@@ -58,4 +61,36 @@ void lpc_chain_run(struct lpc_chain *c, const struct lpc_target *target, const s
                             p->noise ? c->xi + (size_t)(t - 1) * nd : NULL, nd, &lp);
     }
     if (final_pass) target->score(target->ctx, c->grad_lik, c->logp_last, c->z, n, param_grads);
+}
+
+static struct lpc_chain_graph *graph_slot(struct lpc_chain *c, const struct lpc_chain_params *p, int n, int param_grads,
+                                          int final_pass) {
+    for (int i = 0; i < c->n_graphs; i++) {
+        struct lpc_chain_graph *g = &c->graphs[i];
+        if (g->n == n && g->param_grads == param_grads && g->final_pass == final_pass && memcmp(&g->p, p, sizeof *p) == 0)
+            return g;
+    }
+    if (c->n_graphs == (int)(sizeof c->graphs / sizeof *c->graphs)) return NULL; /* run uncaptured */
+    struct lpc_chain_graph *g = &c->graphs[c->n_graphs++];
+    memset(g, 0, sizeof *g);
+    g->n = n, g->param_grads = param_grads, g->final_pass = final_pass, g->p = *p;
+    return g;
+}
+
+void lpc_chain_run(struct lpc_chain *c, const struct lpc_target *target, const struct lpc_chain_params *p,
+                   struct lpc_rng *rng, int n, int param_grads, int final_pass) {
+    const struct lpc_backend *be = c->be;
+    /* the noise of all T steps in one call, outside any graph: its offset changes every minibatch */
+    if (p->noise) be->normal(c->xi, (size_t)p->steps * n * c->d, rng);
+    struct lpc_chain_graph *g = c->use_graphs ? graph_slot(c, p, n, param_grads, final_pass) : NULL;
+    if (!g || g->calls++ == 0) {
+        chain_loop(c, target, p, n, param_grads, final_pass);
+        return;
+    }
+    if (!g->graph) {
+        be->graph_begin();
+        chain_loop(c, target, p, n, param_grads, final_pass);
+        g->graph = be->graph_end();
+    }
+    be->graph_launch(g->graph);
 }

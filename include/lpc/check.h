@@ -12,6 +12,10 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define LPC_EXIT_USER 2
 #define LPC_EXIT_INTERNAL 1
 
@@ -80,5 +84,9 @@ void lpc_free_aligned(void *p);
 
 /* cuRAND has no status-to-string function of its own. */
 const char *lpc_curand_status_string(int status);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

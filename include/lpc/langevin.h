@@ -35,6 +35,16 @@ struct lpc_chain {
     float *logp0, *logp_last; /* log p(x | z_0), log p(x | z_T) [n] */
     float *stats;      /* [2]: sum |g|, sum G over all steps and elements */
     int max_steps;
+    /* Replayable graphs of the T-step loop (backends that have them), one per kind of call. A kind
+     * runs uncaptured the first time, which sets up every library plan and workspace, and is captured
+     * the second time. */
+    int use_graphs;
+    struct lpc_chain_graph {
+        int n, param_grads, final_pass, calls;
+        struct lpc_chain_params p;
+        void *graph;
+    } graphs[8];
+    int n_graphs;
 };
 
 void lpc_chain_create(struct lpc_chain *c, const struct lpc_backend *be, int max_n, int d, int max_steps);

@@ -104,6 +104,14 @@ struct lpc_backend {
     /* n standard normals from the generator's current offset; the offset advances by
      * lpc_rng_advance(n). */
     void (*normal)(float *out, size_t n, struct lpc_rng *rng);
+
+    /* Optional (NULL on the CPU): record the work issued between graph_begin and graph_end as one
+     * replayable graph; graph_launch replays it with whatever the same buffers then hold. No host
+     * synchronisation and no allocation may happen in between. */
+    void (*graph_begin)(void);
+    void *(*graph_end)(void);
+    void (*graph_launch)(void *graph);
+    void (*graph_destroy)(void *graph);
 };
 
 const struct lpc_backend *lpc_backend_cpu(void);

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs on a GPU machine from a build made elsewhere with -DLPC_CUDA=ON -DLPC_STATIC_DEPS=ON:
+# the GPU parity tests, compute-sanitizer (memcheck and racecheck) on a short training run, and the
+# benchmarks; logs and JSON go to OUT_DIR. The ctest files of a build made on another machine point at
+# its paths, so the test programs are run directly.
+# usage: bench/device.sh BUILD_DIR OUT_DIR [quick]
+set -uo pipefail
+BUILD=$(realpath "$1")
+OUT=$2
+mkdir -p "$OUT"
+# the NVIDIA libraries: the CUDA toolkit's, or the ones PyTorch's wheels bring
+for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/lib/x86_64-linux-gnu \
+    $(python3 -c 'import nvidia, os; p = nvidia.__path__[0]; print(" ".join(os.path.join(p, d, "lib") for d in os.listdir(p)))' 2>/dev/null); do
+    [ -d "$d" ] && LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d
+done
+export LD_LIBRARY_PATH
+LPC=$BUILD/lpc
+{
+    date -u +"date: %Y-%m-%dT%H:%M:%SZ"
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+    python3 -c 'import torch; print("torch", torch.__version__, "cudnn", torch.backends.cudnn.version())' 2>/dev/null
+    ldd "$LPC" | grep -E "cudnn|cublas|curand|cudart"
+} >"$OUT/environment.txt" 2>&1
+cat "$OUT/environment.txt"
+
+echo "== GPU parity tests"
+"$BUILD/tests/test_gpu" 2>&1 | tee "$OUT/test_gpu.log"
+gpu_rc=${PIPESTATUS[0]}
+
+echo "== compute-sanitizer on a short training run"
+if command -v compute-sanitizer >/dev/null; then
+    for tool in memcheck racecheck; do
+        compute-sanitizer --tool $tool --error-exitcode 3 "$LPC" bench --bench_model fashion28 --batch_size 16 \
+            --langevin_steps 3 --bench_repeats 1 --bench_warmup 0 --device cuda >"$OUT/sanitizer_$tool.log" 2>&1
+        echo "$tool: exit $?"
+        tail -2 "$OUT/sanitizer_$tool.log"
+    done
+fi
+
+echo "== benchmarks: lpc and the PyTorch twin (bench/reference/lpc_torch.py)"
+: >"$OUT/bench.jsonl"
+HERE=$(dirname "$0")
+rows=("cifar32 64" "cifar32 256" "celeba64 64" "celeba64 256")
+[ "${3:-}" = quick ] && rows=("cifar32 64")
+for row in "${rows[@]}"; do
+    set -- $row
+    for math in fp32 tf32; do
+        "$LPC" bench --bench_model "$1" --batch_size "$2" --langevin_steps 20 --math $math --deterministic false \
+            --device cuda --bench_repeats 5 --bench_warmup 3 2>&1 | tee -a "$OUT/bench.jsonl"
+    done
+    for mode in eager graph; do
+        train=; [ "$row" = "cifar32 64" ] && [ $mode = eager ] && train=--train
+        python3 "$HERE/reference/lpc_torch.py" --model "$1" --batch "$2" --T 20 --mode $mode --math tf32 $train \
+            2>&1 | tee -a "$OUT/bench.jsonl"
+    done
+done
+python3 "$HERE/table.py" "$OUT/bench.jsonl" | tee "$OUT/table.md"
+exit $gpu_rc

@@ -1,0 +1,121 @@
+/* The CUDA backend instance (SPEC.md section 4): device memory, one stream, cuDNN convolutions,
+ * cuBLAS dense layers, cuRAND's device Philox generator for the noise (the same sequence as the CPU's
+ * host generator from the same seed and offset) and the fused kernels of kernels/. */
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+#include <curand.h>
+#include <stdio.h>
+
+#include "cuda_internal.h"
+#include "lpc/check.h"
+
+struct lpc_cuda_state lpc_cuda;
+#define STREAM ((cudaStream_t)lpc_cuda.stream)
+
+static void *cuda_alloc(size_t bytes) {
+    void *p;
+    LPC_CHECK_CUDA(cudaMalloc(&p, bytes ? bytes : 4));
+    LPC_CHECK_CUDA(cudaMemsetAsync(p, 0, bytes ? bytes : 4, STREAM));
+    return p;
+}
+static void cuda_free(void *p) {
+    if (p) LPC_CHECK_CUDA(cudaFree(p));
+}
+static void cuda_upload(void *dst, const void *src, size_t bytes) {
+    LPC_CHECK_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, STREAM));
+    LPC_CHECK_CUDA(cudaStreamSynchronize(STREAM)); /* the host buffer may be reused at once */
+}
+static void cuda_download(void *dst, const void *src, size_t bytes) {
+    LPC_CHECK_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, STREAM));
+    LPC_CHECK_CUDA(cudaStreamSynchronize(STREAM));
+}
+static void cuda_copy(void *dst, const void *src, size_t bytes) {
+    if (bytes) LPC_CHECK_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, STREAM));
+}
+static void cuda_synchronize(void) { LPC_CHECK_CUDA(cudaStreamSynchronize(STREAM)); }
+
+static void cuda_normal(float *out, size_t n, struct lpc_rng *rng) {
+    if (n == 0) return;
+    curandGenerator_t g = (curandGenerator_t)lpc_cuda.curand;
+    if (!lpc_cuda.curand_seeded || lpc_cuda.curand_seed != rng->seed) {
+        LPC_CHECK_CURAND(curandSetPseudoRandomGeneratorSeed(g, rng->seed));
+        lpc_cuda.curand_seed = rng->seed;
+        lpc_cuda.curand_seeded = 1;
+    }
+    LPC_CHECK_CURAND(curandSetGeneratorOffset(g, rng->offset));
+    LPC_CHECK_CURAND(curandGenerateNormal(g, out, lpc_rng_advance(n), 0.0f, 1.0f));
+    rng->offset += lpc_rng_advance(n);
+}
+
+static const struct lpc_backend cuda_backend = {
+    .name = "cuda",
+    .alloc = cuda_alloc,
+    .free = cuda_free,
+    .upload = cuda_upload,
+    .download = cuda_download,
+    .copy = cuda_copy,
+    .synchronize = cuda_synchronize,
+    .fill = lpc_cuda_fill,
+    .scale = lpc_cuda_scale,
+    .axpy = lpc_cuda_axpy,
+    .sum_squares = lpc_cuda_sum_squares,
+    .row_sum_squares = lpc_cuda_row_sum_squares,
+    .dense_forward = lpc_cublas_dense_forward,
+    .dense_backward_data = lpc_cublas_dense_backward_data,
+    .dense_backward_params = lpc_cublas_dense_backward_params,
+    .conv2d_forward = lpc_cudnn_conv_forward,
+    .conv2d_backward_data = lpc_cudnn_conv_backward_data,
+    .conv2d_backward_filter = lpc_cudnn_conv_backward_filter,
+    .bias_act_forward = lpc_cuda_bias_act_forward,
+    .bias_act_backward = lpc_cuda_bias_act_backward,
+    .likelihood = lpc_cuda_likelihood,
+    .langevin_update = lpc_cuda_langevin_update,
+    .encoder_sample = lpc_cuda_encoder_sample,
+    .encoder_head_backward = lpc_cuda_encoder_head_backward,
+    .adam_update = lpc_cuda_adam,
+    .normal = cuda_normal,
+    .graph_begin = lpc_cuda_graph_begin,
+    .graph_end = lpc_cuda_graph_end,
+    .graph_launch = lpc_cuda_graph_launch,
+    .graph_destroy = lpc_cuda_graph_destroy,
+};
+
+const struct lpc_backend *lpc_backend_cuda(int math_tf32, int deterministic) {
+    static int ready;
+    if (ready) {
+        if (math_tf32 != lpc_cuda.tf32 || deterministic != lpc_cuda.deterministic) {
+            lpc_fail("the CUDA backend is already set up with other math/deterministic settings");
+            return NULL;
+        }
+        return &cuda_backend;
+    }
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess || count == 0) {
+        lpc_fail("no CUDA device is visible (%s)", e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+        return NULL;
+    }
+    LPC_CHECK_CUDA(cudaSetDevice(0));
+    cudaStream_t stream;
+    LPC_CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    lpc_cuda.stream = stream;
+    lpc_cuda.tf32 = math_tf32;
+    lpc_cuda.deterministic = deterministic;
+    cublasHandle_t cb;
+    LPC_CHECK_CUBLAS(cublasCreate(&cb));
+    LPC_CHECK_CUBLAS(cublasSetStream(cb, stream));
+    LPC_CHECK_CUBLAS(cublasSetMathMode(cb, math_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
+    lpc_cuda.cublas = cb;
+    cudnnHandle_t dn;
+    LPC_CHECK_CUDNN(cudnnCreate(&dn));
+    LPC_CHECK_CUDNN(cudnnSetStream(dn, stream));
+    lpc_cuda.cudnn = dn;
+    curandGenerator_t g;
+    LPC_CHECK_CURAND(curandCreateGenerator(&g, CURAND_RNG_PSEUDO_PHILOX4_32_10));
+    LPC_CHECK_CURAND(curandSetStream(g, stream));
+    lpc_cuda.curand = g;
+    LPC_CHECK_CUDA(cudaMalloc((void **)&lpc_cuda.partials, (LPC_REDUCE_BLOCKS + 1) * sizeof(double)));
+    ready = 1;
+    return &cuda_backend;
+}

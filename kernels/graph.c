@@ -1,0 +1,24 @@
+/* CUDA graphs (SPEC.md section 4): the T-step chain is captured once from the backend's stream and
+ * replayed for every minibatch; the buffers it reads (images, weights, noise) are refilled in place
+ * between replays. */
+#include <cuda_runtime.h>
+
+#include "cuda_internal.h"
+#include "lpc/check.h"
+
+#define STREAM ((cudaStream_t)lpc_cuda.stream)
+
+void lpc_cuda_graph_begin(void) { LPC_CHECK_CUDA(cudaStreamBeginCapture(STREAM, cudaStreamCaptureModeThreadLocal)); }
+
+void *lpc_cuda_graph_end(void) {
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    LPC_CHECK_CUDA(cudaStreamEndCapture(STREAM, &graph));
+    LPC_CHECK_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+    LPC_CHECK_CUDA(cudaGraphDestroy(graph));
+    return exec;
+}
+
+void lpc_cuda_graph_launch(void *graph) { LPC_CHECK_CUDA(cudaGraphLaunch((cudaGraphExec_t)graph, STREAM)); }
+
+void lpc_cuda_graph_destroy(void *graph) { LPC_CHECK_CUDA(cudaGraphExecDestroy((cudaGraphExec_t)graph)); }

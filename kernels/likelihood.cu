@@ -1,0 +1,53 @@
+// The likelihood residual and its output-layer gradient in one pass (SPEC.md section 4 (a)): one
+// block per sample computes log p(x|mu) in double with the formulas of include/lpc/pointwise.h (the
+// CPU reference's own), writes d log p / d mu, and reduces the sample's log-likelihood and log-sigma
+// derivative in a fixed tree; a second one-block kernel adds the per-sample derivatives in order.
+#include <cuda_runtime.h>
+
+#include "cuda_internal.h"
+#include "lpc/check.h"
+#include "lpc/config.h"
+#include "lpc/pointwise.h"
+
+#define STREAM ((cudaStream_t)lpc_cuda.stream)
+
+__global__ void likelihood_kernel(float *logp, float *dmu, double *row_dls, const float *x, const float *mu,
+                                  const float *log_sigma, int dim, int kind) {
+    __shared__ double s_lp[LPC_THREADS], s_ls[LPC_THREADS];
+    const size_t base = (size_t)blockIdx.x * dim;
+    const double ls = (double)*log_sigma;
+    double lp = 0, dls = 0;
+    for (int j = threadIdx.x; j < dim; j += blockDim.x) {
+        double dm, dl;
+        lp += kind == LPC_LIK_DISCRETIZED_GAUSSIAN ? lpc_pw_discretized(x[base + j], mu[base + j], ls, &dm, &dl)
+                                                   : lpc_pw_gaussian(x[base + j], mu[base + j], ls, &dm, &dl);
+        dmu[base + j] = (float)dm;
+        dls += dl;
+    }
+    s_lp[threadIdx.x] = lp, s_ls[threadIdx.x] = dls;
+    __syncthreads();
+    for (int k = LPC_THREADS / 2; k > 0; k >>= 1) {
+        if (threadIdx.x < k) s_lp[threadIdx.x] += s_lp[threadIdx.x + k], s_ls[threadIdx.x] += s_ls[threadIdx.x + k];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) logp[blockIdx.x] = (float)s_lp[0], row_dls[blockIdx.x] = s_ls[0];
+}
+
+__global__ void add_rows_kernel(float *out, const double *rows, int n) {
+    if (threadIdx.x == 0 && blockIdx.x == 0) {
+        double s = 0;
+        for (int i = 0; i < n; i++) s += rows[i];
+        *out += (float)s;
+    }
+}
+
+extern "C" void lpc_cuda_likelihood(float *logp, float *dmu, float *dlog_sigma, const float *x, const float *mu,
+                                    const float *log_sigma, int n, int dim, int kind) {
+    if ((size_t)n > lpc_cuda.row_scratch_len) {
+        if (lpc_cuda.row_scratch) LPC_CHECK_CUDA(cudaFree(lpc_cuda.row_scratch));
+        LPC_CHECK_CUDA(cudaMalloc((void **)&lpc_cuda.row_scratch, (size_t)n * sizeof(double)));
+        lpc_cuda.row_scratch_len = (size_t)n;
+    }
+    likelihood_kernel<<<n, LPC_THREADS, 0, STREAM>>>(logp, dmu, lpc_cuda.row_scratch, x, mu, log_sigma, dim, kind);
+    if (dlog_sigma) add_rows_kernel<<<1, 1, 0, STREAM>>>(dlog_sigma, lpc_cuda.row_scratch, n);
+}

@@ -1,0 +1,297 @@
+/* GPU parity (DESIGN.md, testing strategy 5): every CUDA op against the CPU op on the same random
+ * inputs (fresh each run unless LPC_TEST_SEED is set), with guard zones around every output that must
+ * come back untouched; the whole chain from the same seed; training steps of lpc and vae; the same
+ * seed twice bitwise on the GPU. Without a GPU it reports SKIPPED (exit code 77).
+ *
+ * Thresholds are on the normalised squared error sum (a - b)^2 / sum b^2:
+ *  - 1e-12 for elementwise float ops computed with the same formula (pointwise.h) in the same
+ *    precision: only contraction (FMA) differences, ~1e-7 relative per element, enter;
+ *  - 1e-10 for the likelihood and the encoder head, computed in double on both sides and rounded;
+ *  - 1e-9 for dense and convolution layers in fp32 (FMA math, no TF32): cuDNN and cuBLAS sum the K
+ *    products in another order, so each output carries ~sqrt(K) 6e-8 relative error (K <= 2048 here),
+ *    an nse near 1e-11; TF32 would give ~1e-6 and fail, as it should in this mode;
+ *  - 1e-6 for the chain and training, where the host and device Philox normals differ by up to 3e-6
+ *    and the differences above compound over T steps. */
+#include <string.h>
+#include <time.h>
+
+#include "lpc/check.h"
+#include "lpc/config.h"
+#include "lpc/data.h"
+#include "lpc/ops.h"
+#include "lpc/train.h"
+#include "testutil.h"
+
+#define GUARD 64
+static const float SENTINEL = -7.77e33f;
+static const struct lpc_backend *cpu, *gpu;
+
+/* device buffer with GUARD floats on either side set to SENTINEL; returns the inner pointer */
+static float *gpu_buffer(size_t n, const float *init) {
+    float *host = malloc(sizeof(float) * (n + 2 * GUARD));
+    for (size_t i = 0; i < n + 2 * GUARD; i++) host[i] = SENTINEL;
+    if (init) memcpy(host + GUARD, init, n * sizeof(float));
+    float *d = gpu->alloc(sizeof(float) * (n + 2 * GUARD));
+    gpu->upload(d, host, sizeof(float) * (n + 2 * GUARD));
+    free(host);
+    return d + GUARD;
+}
+
+/* downloads the inner part into out and checks the guards (the buffer stays allocated: the test
+ * process is short and some buffers are used again after a check) */
+static void gpu_fetch(float *out, float *d, size_t n, const char *what) {
+    float *host = malloc(sizeof(float) * (n + 2 * GUARD));
+    gpu->download(host, d - GUARD, sizeof(float) * (n + 2 * GUARD));
+    int intact = 1;
+    for (size_t i = 0; i < GUARD; i++) intact &= host[i] == SENTINEL && host[GUARD + n + i] == SENTINEL;
+    CHECK(intact, "%s: the guard zones around the output were written", what);
+    memcpy(out, host + GUARD, n * sizeof(float));
+    free(host);
+}
+
+static void compare(const char *what, const float *a, const float *b, size_t n, double threshold) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]), den += (double)b[i] * b[i];
+    double nse = num / (den > 0 ? den : 1e-30);
+    CHECK(nse <= threshold && isfinite(nse), "%s: normalised squared error %.3g > %.0e", what, nse, threshold);
+}
+
+static float *rnd(size_t n, uint64_t *s, float scale) {
+    float *x = malloc(sizeof(float) * (n + 4));
+    test_fill(x, n + 4, s, scale);
+    return x;
+}
+
+static void check_conv(struct lpc_conv_shape sh, uint64_t *s) {
+    sh.ho = lpc_conv_out_size(sh.h, sh.k, sh.stride, sh.pad), sh.wo = lpc_conv_out_size(sh.w, sh.k, sh.stride, sh.pad);
+    size_t nx = (size_t)sh.n * sh.ci * sh.h * sh.w, ny = (size_t)sh.n * sh.co * sh.ho * sh.wo, nw = (size_t)sh.co * sh.ci * sh.k * sh.k;
+    float *x = rnd(nx, s, 1), *w = rnd(nw, s, 1), *dy = rnd(ny, s, 1), *dw0 = rnd(nw, s, 1);
+    size_t most = nx > ny ? nx : ny;
+    most = most > nw ? most : nw;
+    float *ref = malloc(sizeof(float) * most), *got = malloc(sizeof(float) * most);
+    float *dx = gpu_buffer(nx, NULL), *dxw = gpu_buffer(nw, w), *ddy = gpu_buffer(ny, dy), *dxx = gpu_buffer(nx, x);
+    char what[96];
+    snprintf(what, sizeof what, "conv n%d %d->%d %dx%d k%d s%d", sh.n, sh.ci, sh.co, sh.h, sh.w, sh.k, sh.stride);
+    float *dyo = gpu_buffer(ny, NULL);
+    cpu->conv2d_forward(ref, x, w, &sh);
+    gpu->conv2d_forward(dyo, dxx, dxw, &sh);
+    gpu_fetch(got, dyo, ny, what);
+    compare(what, got, ref, ny, 1e-9);
+    cpu->conv2d_backward_data(ref, dy, w, &sh);
+    gpu->conv2d_backward_data(dx, ddy, dxw, &sh);
+    gpu_fetch(got, dx, nx, "conv backward_data");
+    compare("conv backward_data", got, ref, nx, 1e-9);
+    float *ddw = gpu_buffer(nw, dw0);
+    memcpy(ref, dw0, nw * sizeof(float));
+    cpu->conv2d_backward_filter(ref, dy, x, &sh); /* accumulates onto dw0 */
+    gpu->conv2d_backward_filter(ddw, ddy, dxx, &sh);
+    gpu_fetch(got, ddw, nw, "conv backward_filter (+=)");
+    compare("conv backward_filter (+=)", got, ref, nw, 1e-9);
+    free(x), free(w), free(dy), free(dw0), free(ref), free(got);
+}
+
+static void check_dense(int n, int in, int out, uint64_t *s) {
+    float *x = rnd((size_t)n * in, s, 1), *w = rnd((size_t)out * in, s, 1), *b = rnd(out, s, 1), *dy = rnd((size_t)n * out, s, 1);
+    float *ref = malloc(sizeof(float) * ((size_t)n * (in > out ? in : out) + (size_t)in * out)), *got = malloc(sizeof(float) * ((size_t)n * (in > out ? in : out) + (size_t)in * out));
+    float *dxg = gpu_buffer((size_t)n * in, x), *dwg = gpu_buffer((size_t)out * in, w), *dbg = gpu_buffer(out, b), *dyg = gpu_buffer((size_t)n * out, dy);
+    float *y = gpu_buffer((size_t)n * out, NULL);
+    cpu->dense_forward(ref, x, w, b, n, in, out);
+    gpu->dense_forward(y, dxg, dwg, dbg, n, in, out);
+    gpu_fetch(got, y, (size_t)n * out, "dense forward");
+    compare("dense forward", got, ref, (size_t)n * out, 1e-9);
+    float *dx = gpu_buffer((size_t)n * in, NULL);
+    cpu->dense_backward_data(ref, dy, w, n, in, out);
+    gpu->dense_backward_data(dx, dyg, dwg, n, in, out);
+    gpu_fetch(got, dx, (size_t)n * in, "dense backward_data");
+    compare("dense backward_data", got, ref, (size_t)n * in, 1e-9);
+    memcpy(ref, w, sizeof(float) * out * in);
+    memcpy(ref + (size_t)out * in, b, sizeof(float) * out);
+    cpu->dense_backward_params(ref, ref + (size_t)out * in, dy, x, n, in, out);
+    gpu->dense_backward_params(dwg, dbg, dyg, dxg, n, in, out);
+    gpu_fetch(got, dwg, (size_t)out * in, "dense backward_params dW (+=)");
+    compare("dense backward_params dW (+=)", got, ref, (size_t)out * in, 1e-9);
+    gpu_fetch(got, dbg, out, "dense backward_params db (+=)");
+    compare("dense backward_params db (+=)", got, ref + (size_t)out * in, out, 1e-12);
+    free(x), free(w), free(b), free(dy), free(ref), free(got);
+}
+
+static void check_elementwise(uint64_t *s) {
+    const int n = 3, c = 5, hw = 7;
+    const size_t total = (size_t)n * c * hw;
+    for (int act = -1; act <= LPC_ACT_SILU; act++) {
+        float *pre = rnd(total, s, 2), *b = rnd(c, s, 1), *dout = rnd(total, s, 1), *db0 = rnd(c, s, 1);
+        float *ref_out = malloc(sizeof(float) * total), *ref_pre = malloc(sizeof(float) * total), *got = malloc(sizeof(float) * total);
+        memcpy(ref_pre, pre, sizeof(float) * total);
+        float *gpre = gpu_buffer(total, pre), *gb = gpu_buffer(c, b), *gout = act == LPC_ACT_NONE ? gpre : gpu_buffer(total, NULL);
+        cpu->bias_act_forward(act == LPC_ACT_NONE ? ref_pre : ref_out, ref_pre, b, n, c, hw, act);
+        gpu->bias_act_forward(gout, gpre, gb, n, c, hw, act);
+        char what[64];
+        snprintf(what, sizeof what, "bias_act_forward act %d", act);
+        if (act != LPC_ACT_NONE) {
+            gpu_fetch(got, gout, total, what);
+            compare(what, got, ref_out, total, 1e-12);
+        }
+        float *gdout = gpu_buffer(total, dout), *gdpre = gpu_buffer(total, NULL), *gdb = gpu_buffer(c, db0);
+        float *ref_dpre = malloc(sizeof(float) * total);
+        cpu->bias_act_backward(ref_dpre, db0, dout, ref_pre, n, c, hw, act);
+        gpu->bias_act_backward(gdpre, gdb, gdout, gpre, n, c, hw, act);
+        snprintf(what, sizeof what, "bias_act_backward act %d", act);
+        gpu_fetch(got, gdpre, total, what);
+        compare(what, got, ref_dpre, total, 1e-12);
+        gpu_fetch(got, gdb, c, "bias gradient (+=)");
+        compare("bias gradient (+=)", got, db0, c, 1e-12);
+        gpu_fetch(got, gpre, total, "pre after bias");
+        compare("pre after bias", got, ref_pre, total, 1e-12);
+        free(pre), free(b), free(dout), free(db0), free(ref_out), free(ref_pre), free(got), free(ref_dpre);
+    }
+}
+
+static void check_likelihood(int kind, uint64_t *s) {
+    const int n = 5, dim = 301;
+    float *x = malloc(sizeof(float) * n * dim), *mu = rnd((size_t)n * dim, s, 1.3f), ls = kind ? -2.0f : -1.2f;
+    for (int i = 0; i < n * dim; i++) x[i] = (float)((int)((test_uniform(s) + 1) * 128) % 256) / 127.5f - 1.0f;
+    float ref_lp[5], ref_dmu[5 * 301], ref_dls = 0.25f, got[5 * 301];
+    cpu->likelihood(ref_lp, ref_dmu, &ref_dls, x, mu, &ls, n, dim, kind);
+    float *gx = gpu_buffer((size_t)n * dim, x), *gmu = gpu_buffer((size_t)n * dim, mu), *gls = gpu_buffer(1, &ls);
+    float init = 0.25f, *gdls = gpu_buffer(1, &init), *glp = gpu_buffer(n, NULL), *gdmu = gpu_buffer((size_t)n * dim, NULL);
+    gpu->likelihood(glp, gdmu, gdls, gx, gmu, gls, n, dim, kind);
+    gpu_fetch(got, glp, n, "likelihood logp");
+    compare(kind ? "discretized logp" : "gaussian logp", got, ref_lp, n, 1e-10);
+    gpu_fetch(got, gdmu, (size_t)n * dim, "likelihood dmu");
+    compare(kind ? "discretized dmu" : "gaussian dmu", got, ref_dmu, (size_t)n * dim, 1e-10);
+    gpu_fetch(got, gdls, 1, "likelihood dlog_sigma");
+    compare(kind ? "discretized dlog_sigma (+=)" : "gaussian dlog_sigma (+=)", got, &ref_dls, 1, 1e-10);
+    free(x), free(mu);
+}
+
+static void check_langevin_adam_head(uint64_t *s) {
+    const size_t n = 1000;
+    float *z = rnd(n, s, 1), *v = rnd(n, s, 1), *gl = rnd(n, s, 3), *xi = rnd(n, s, 1), *zs = rnd(n, s, 1), *zq = rnd(n, s, 1);
+    for (size_t i = 0; i < n; i++) v[i] = fabsf(v[i]), zq[i] = fabsf(zq[i]) + zs[i] * zs[i];
+    float *gz = gpu_buffer(n, z), *gv = gpu_buffer(n, v), *ggl = gpu_buffer(n, gl), *gxi = gpu_buffer(n, xi);
+    float *gzs = gpu_buffer(n, zs), *gzq = gpu_buffer(n, zq), st0[2] = {1, 2}, *gst = gpu_buffer(2, st0), *got = malloc(sizeof(float) * 2 * n);
+    struct lpc_langevin_params p = {0.05f, 0.99f, 1e-8f, 1, 1, 3, 1};
+    cpu->langevin_update(z, v, st0, zs, zq, gl, xi, n, &p);
+    gpu->langevin_update(gz, gv, gst, gzs, gzq, ggl, gxi, n, &p);
+    gpu_fetch(got, gz, n, "langevin z"), compare("langevin z", got, z, n, 1e-12);
+    gpu_fetch(got, gv, n, "langevin v"), compare("langevin v", got, v, n, 1e-12);
+    gpu_fetch(got, gzs, n, "langevin zsum"), compare("langevin zsum", got, zs, n, 1e-12);
+    gpu_fetch(got, gzq, n, "langevin zsq"), compare("langevin zsq", got, zq, n, 1e-12);
+    gpu_fetch(got, gst, 2, "langevin stats"), compare("langevin stats (+=)", got, st0, 2, 1e-12);
+    /* Adam */
+    float *pa = rnd(n, s, 1), *ma = rnd(n, s, 0.1f), *va = rnd(n, s, 0.1f), *ga = rnd(n, s, 1);
+    for (size_t i = 0; i < n; i++) va[i] = fabsf(va[i]);
+    float *gpa = gpu_buffer(n, pa), *gma = gpu_buffer(n, ma), *gva = gpu_buffer(n, va), *gga = gpu_buffer(n, ga);
+    struct lpc_adam_params ap = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 7};
+    cpu->adam_update(pa, ma, va, ga, n, &ap);
+    gpu->adam_update(gpa, gma, gva, gga, n, &ap);
+    gpu_fetch(got, gpa, n, "adam param"), compare("adam param", got, pa, n, 1e-12);
+    gpu_fetch(got, gma, n, "adam m"), compare("adam m", got, ma, n, 1e-12);
+    gpu_fetch(got, gva, n, "adam v"), compare("adam v", got, va, n, 1e-12);
+    /* encoder head */
+    const int bn = 10, d = 50;
+    float *head = rnd((size_t)bn * 2 * d, s, 1), *eps = rnd((size_t)bn * d, s, 1), *z0 = rnd((size_t)bn * d, s, 1);
+    float *ref_dh = malloc(sizeof(float) * bn * 2 * d), ref_terms[30];
+    cpu->encoder_head_backward(ref_dh, ref_terms, head, eps, gl, z0, zs, zq, 4.0f, bn, d, 1, 1, 0.5f, 0.1f);
+    float *ghead = gpu_buffer((size_t)bn * 2 * d, head), *geps = gpu_buffer((size_t)bn * d, eps), *gz0 = gpu_buffer((size_t)bn * d, z0);
+    float *gdh = gpu_buffer((size_t)bn * 2 * d, NULL), *gterms = gpu_buffer(3 * bn, NULL);
+    gpu->encoder_head_backward(gdh, gterms, ghead, geps, ggl, gz0, gzs, gzq, 4.0f, bn, d, 1, 1, 0.5f, 0.1f);
+    gpu_fetch(got, gdh, (size_t)bn * 2 * d, "encoder head gradient"), compare("encoder head gradient", got, ref_dh, (size_t)bn * 2 * d, 1e-10);
+    gpu_fetch(got, gterms, 3 * bn, "encoder head terms"), compare("encoder head terms", got, ref_terms, 3 * bn, 1e-10);
+    float *ref_z = malloc(sizeof(float) * bn * d), *gzz = gpu_buffer((size_t)bn * d, NULL);
+    cpu->encoder_sample(ref_z, head, eps, bn, d);
+    gpu->encoder_sample(gzz, ghead, geps, bn, d);
+    gpu_fetch(got, gzz, (size_t)bn * d, "encoder sample"), compare("encoder sample", got, ref_z, (size_t)bn * d, 1e-12);
+    /* reductions */
+    double a = cpu->sum_squares(gl, n), b = gpu->sum_squares(ggl, n);
+    CHECK(fabs(a - b) <= 1e-12 * a, "sum_squares %.17g vs %.17g", b, a);
+    float rs[4], *grs = gpu_buffer(4, NULL);
+    cpu->row_sum_squares(rs, gl, 4, 250);
+    gpu->row_sum_squares(grs, ggl, 4, 250);
+    gpu_fetch(got, grs, 4, "row_sum_squares"), compare("row_sum_squares", got, rs, 4, 1e-12);
+    /* normals: host and device Philox agree to within float rounding of Box-Muller */
+    struct lpc_rng r1, r2;
+    lpc_rng_init(&r1, 99, 8), lpc_rng_init(&r2, 99, 8);
+    float hn[1000], *gn = gpu_buffer(1000, NULL);
+    cpu->normal(hn, 1000, &r1);
+    gpu->normal(gn, 1000, &r2);
+    gpu_fetch(got, gn, 1000, "normal");
+    double worst = 0;
+    for (int i = 0; i < 1000; i++) worst = fmax(worst, fabs((double)got[i] - hn[i]));
+    CHECK(worst < 1e-5 && r1.offset == r2.offset, "host and device Philox normals differ by %.3g (< 1e-5 expected)", worst);
+    lpc_rng_destroy(&r1);
+}
+
+/* 10 training steps on a synthetic data set, on one backend; returns metrics and final weights */
+static void train_steps(const struct lpc_backend *be, int algo, int graphs, int steps, struct lpc_step_metrics *m, float **params,
+                        size_t *count) {
+    struct lpc_config cfg;
+    lpc_config_defaults(&cfg);
+    lpc_config_set(&cfg, "channels", "8,16");
+    lpc_config_set(&cfg, "batch_size", "16");
+    lpc_config_set(&cfg, "langevin_steps", "5");
+    cfg.algo = algo;
+    lpc_config_finalize(&cfg);
+    struct lpc_dataset d = {0};
+    d.n = 64, d.c = 1, d.h = d.w = 28;
+    d.pixels = malloc(64 * 784);
+    uint64_t s = 5;
+    for (int i = 0; i < 64 * 784; i++) d.pixels[i] = (unsigned char)((test_uniform(&s) + 1) * 127.9);
+    struct lpc_trainer tr;
+    if (lpc_trainer_create(&tr, &cfg, be, &d)) lpc_die_last_error();
+    tr.chain.use_graphs = graphs && tr.chain.use_graphs;
+    for (int i = 0; i < steps; i++) CHECK(lpc_trainer_step(&tr, &m[i]) == 0, "%s step %d: %s", be->name, i, lpc_last_error());
+    *count = tr.model.arena.table.total;
+    *params = malloc(sizeof(float) * *count);
+    be->download(*params, tr.model.arena.params, sizeof(float) * *count);
+    lpc_trainer_destroy(&tr);
+    free(d.pixels);
+}
+
+static void check_training(void) {
+    for (int algo = 0; algo < 2; algo++) {
+        struct lpc_step_metrics mc[10], mg[10], mg2[10], mu[10];
+        float *pc, *pg, *pg2, *pu;
+        size_t n;
+        train_steps(cpu, algo, 1, 10, mc, &pc, &n);
+        train_steps(gpu, algo, 1, 10, mg, &pg, &n);
+        train_steps(gpu, algo, 1, 10, mg2, &pg2, &n);
+        train_steps(gpu, algo, 0, 10, mu, &pu, &n);
+        const char *name = algo ? "vae" : "lpc";
+        for (int i = 0; i < 10; i++)
+            CHECK(fabs(mg[i].loss - mc[i].loss) <= 1e-3 * fabs(mc[i].loss), "%s step %d: loss %.8g on the GPU, %.8g on the CPU",
+                  name, i + 1, mg[i].loss, mc[i].loss);
+        char what[64];
+        snprintf(what, sizeof what, "%s weights after 10 steps", name);
+        compare(what, pg, pc, n, 1e-6);
+        CHECK(memcmp(pg, pg2, n * sizeof(float)) == 0 && memcmp(mg, mg2, sizeof mg) == 0,
+              "%s: the same seed twice on the GPU gives bitwise-identical weights and losses", name);
+        CHECK(memcmp(pg, pu, n * sizeof(float)) == 0 && memcmp(mg, mu, sizeof mg) == 0,
+              "%s: graph replays give bitwise the weights and losses of uncaptured launches", name);
+        free(pc), free(pg), free(pg2), free(pu);
+    }
+}
+
+int main(void) {
+    cpu = lpc_backend_cpu();
+    gpu = lpc_backend_cuda(0, 1);
+    if (!gpu) {
+        printf("SKIPPED: %s\n", lpc_last_error());
+        return 77;
+    }
+    uint64_t seed = getenv("LPC_TEST_SEED") ? strtoull(getenv("LPC_TEST_SEED"), NULL, 10) : (uint64_t)time(NULL);
+    printf("test_gpu: random inputs from seed %llu (set LPC_TEST_SEED to repeat)\n", (unsigned long long)seed);
+    uint64_t s = seed;
+    struct lpc_conv_shape shapes[] = {{1, 1, 5, 5, 2, 0, 0, 4, 2, 1}, {2, 3, 7, 6, 4, 0, 0, 3, 1, 1},
+                                      {3, 2, 8, 8, 5, 0, 0, 4, 2, 1}, {64, 32, 14, 14, 64, 0, 0, 4, 2, 1}};
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) check_conv(shapes[i], &s);
+    check_dense(1, 1, 1, &s);
+    check_dense(5, 13, 7, &s);
+    check_dense(64, 64, 2048, &s);
+    check_elementwise(&s);
+    check_likelihood(LPC_LIK_GAUSSIAN, &s);
+    check_likelihood(LPC_LIK_DISCRETIZED_GAUSSIAN, &s);
+    check_langevin_adam_head(&s);
+    check_training();
+    return test_finish("test_gpu");
+}
