@@ -256,6 +256,8 @@ int lpc_config_finalize(struct lpc_config *c) {
                         c->theta_samples, c->langevin_steps);
     if (c->split == LPC_SPLIT_VALID && c->dataset != LPC_DATASET_CELEBA)
         return lpc_fail("split = valid: only celeba has a validation split (allowed: train, test)");
+    if (c->split == LPC_SPLIT_EXTRA && c->dataset != LPC_DATASET_SVHN)
+        return lpc_fail("split = extra: only svhn has an extra split (allowed: train, test)");
     if (c->image_size != atol(lpc_config_keys[LPC_KEY_image_size].default_value) && c->dataset != LPC_DATASET_CELEBA &&
         c->dataset != LPC_DATASET_FOLDER)
         return lpc_fail("image_size = %ld: %s has a fixed image size; image_size applies to celeba and folder only",

@@ -86,6 +86,8 @@ if [ -d /usr/share/datasets/fashion-mnist ]; then
     expect "lpc sample writes an .npz" "$LPC" sample --checkpoint run1/checkpoint --n 5 --out s.npz
     expect "the .npz holds 5 x 28 x 28 x 1 uint8 plus headers" test "$(stat -c %s s.npz)" -eq $((5 * 28 * 28 + 128 + 30 + 9 + 46 + 9 + 22))
     expect "lpc sample writes a folder of PNGs" bash -c "'$LPC' sample --checkpoint run1/checkpoint --n 3 --out folder >/dev/null && test -s folder/000002.png"
+    expect "lpc data summarises a folder of images" bash -c "'$LPC' data --dataset folder --data_path folder --image_size 28 --crop 0 --preview f.png | grep -q 'images:  3'"
+    expect_error "folder/000000.png: smaller than the crop or image_size" -- data --dataset folder --data_path folder --image_size 32 --crop 0
     expect "lpc eval prints JSON" bash -c "'$LPC' eval --checkpoint run1/checkpoint --limit 20 --eval_samples 4 | grep -q '\"iwae_bits_per_dim\"'"
 else
     echo "skipping the run-directory checks: Fashion-MNIST is not installed"

@@ -20,12 +20,13 @@
     X(data, data_path, STRING, "", 0, 0, NULL,                                                                 \
       "folder holding the data set's files; empty: the standard location (fashion_mnist: "                    \
       "/usr/share/datasets/fashion-mnist)")                                                                    \
-    X(data, split, ENUM, "train", 0, 0, "train|test|valid", "which split to use (valid: celeba only)")         \
+    X(data, split, ENUM, "train", 0, 0, "train|test|valid|extra", "which split (valid: celeba only; extra: svhn only)") \
     X(data, limit, INT, "0", 0, 1e9, NULL, "use only the first N images of the split (0: all)")               \
     X(data, image_size, INT, "64", 4, 1024, NULL, "side of the square images after crop and resize (celeba, folder)") \
     X(data, crop, INT, "148", 0, 4096, NULL,                                                                   \
       "side of the centred square crop before resizing (celeba, folder; 0: largest centred square)")           \
     X(data, flip, BOOL, "false", 0, 0, NULL, "random horizontal flips of training images")                     \
+    X(data, skip_bad_images, BOOL, "false", 0, 0, NULL, "folder: leave out unreadable files instead of stopping") \
     X(model, latent_dim, INT, "16", 1, 4096, NULL, "number of latent dimensions D")                            \
     X(model, channels, INTLIST, "32,64", 1, 4096, NULL,                                                        \
       "channels c_1,...,c_K of the K stride-2 layers (encoder in this order, decoder reversed)")              \
@@ -75,7 +76,7 @@ enum lpc_key_type { LPC_T_INT, LPC_T_FLOAT, LPC_T_BOOL, LPC_T_ENUM, LPC_T_STRING
 /* Keep each enum in the order of its key's choices string. */
 enum lpc_dataset_kind { LPC_DATASET_FASHION_MNIST, LPC_DATASET_MNIST, LPC_DATASET_CIFAR10, LPC_DATASET_SVHN,
                    LPC_DATASET_CELEBA, LPC_DATASET_FOLDER };
-enum lpc_split { LPC_SPLIT_TRAIN, LPC_SPLIT_TEST, LPC_SPLIT_VALID };
+enum lpc_split { LPC_SPLIT_TRAIN, LPC_SPLIT_TEST, LPC_SPLIT_VALID, LPC_SPLIT_EXTRA };
 enum lpc_activation { LPC_ACT_RELU, LPC_ACT_LEAKY_RELU, LPC_ACT_SILU };
 enum lpc_likelihood { LPC_LIK_GAUSSIAN, LPC_LIK_DISCRETIZED_GAUSSIAN };
 enum lpc_init { LPC_INIT_ENCODER_SAMPLE, LPC_INIT_ENCODER_MEAN, LPC_INIT_PRIOR };

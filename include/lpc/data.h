@@ -28,6 +28,18 @@ const char *lpc_dataset_default_path(int dataset);
 /* IDX (MNIST / Fashion-MNIST) image and label files, gzipped or raw. limit 0: all. */
 int lpc_idx_load(struct lpc_dataset *d, const char *images_path, const char *labels_path, long limit);
 
+/* CIFAR-10 binary batches in dir. */
+int lpc_cifar10_load(struct lpc_dataset *d, const char *dir, int split, long limit);
+/* SVHN *_32x32.mat files in dir. */
+int lpc_svhn_load(struct lpc_dataset *d, const char *dir, int split, long limit);
+/* CelebA (img_align_celeba/ and list_eval_partition.txt in dir), cached after the first decode. */
+int lpc_celeba_load(struct lpc_dataset *d, const char *dir, int split, long limit, int crop, int size);
+/* Every image file of a folder, in name order. */
+int lpc_folder_load(struct lpc_dataset *d, const char *dir, long limit, int crop, int size, int skip_bad);
+/* Decodes n image files (any size; RGB), crops and resizes them to size x size. A file that cannot
+ * be used fails the load naming it, or with skip_bad is left out and counted in *skipped. */
+int lpc_decode_images(struct lpc_dataset *d, char **paths, long n, int crop, int size, int skip_bad, long *skipped);
+
 /* Batch of images as floats in [-1, 1], NCHW; flip[i] != 0 mirrors image i horizontally (flip may be NULL). */
 void lpc_dataset_batch(const struct lpc_dataset *d, float *out, const int32_t *indices, int n, const unsigned char *flip);
 /* Per-channel mean and standard deviation of the pixel values in [0, 1]. */

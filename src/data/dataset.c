@@ -55,9 +55,18 @@ int lpc_dataset_load(struct lpc_dataset *d, const struct lpc_config *cfg) {
         if (lpc_idx_load(d, images, labels, cfg->limit)) return -1;
         break;
     }
+    case LPC_DATASET_CIFAR10:
+        if (lpc_cifar10_load(d, dir, cfg->split, cfg->limit)) return -1;
+        break;
+    case LPC_DATASET_SVHN:
+        if (lpc_svhn_load(d, dir, cfg->split, cfg->limit)) return -1;
+        break;
+    case LPC_DATASET_CELEBA:
+        if (lpc_celeba_load(d, dir, cfg->split, cfg->limit, (int)cfg->crop, (int)cfg->image_size)) return -1;
+        break;
     default:
-        return lpc_fail("dataset = %s: this loader is not part of this build yet (available: fashion_mnist, mnist)",
-                        lpc_config_choice(LPC_KEY_dataset, cfg->dataset));
+        if (lpc_folder_load(d, dir, cfg->limit, (int)cfg->crop, (int)cfg->image_size, cfg->skip_bad_images)) return -1;
+        break;
     }
     snprintf(d->name, sizeof d->name, "%s", lpc_config_choice(LPC_KEY_dataset, cfg->dataset));
     snprintf(d->source, sizeof d->source, "%s", dir);
