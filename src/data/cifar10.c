@@ -36,23 +36,31 @@ int lpc_cifar10_load(struct lpc_dataset *d, const char *dir, int split, long lim
     d->labels = lpc_xmalloc((size_t)n);
     unsigned char record[RECORD];
     long done = 0;
-    for (int f = 0; f < files && done < n; f++) {
+    int rc = 0;
+    for (int f = 0; f < files && done < n && rc == 0; f++) {
         snprintf(path, sizeof path, "%s/%s", dir, names[f]);
         FILE *fp = fopen(path, "rb");
-        if (!fp) return lpc_fail("%s: cannot open: %s", path, strerror(errno));
+        if (!fp) {
+            rc = lpc_fail("%s: cannot open: %s", path, strerror(errno));
+            break;
+        }
         for (int r = 0; r < RECORDS_PER_FILE && done < n; r++, done++) {
             if (fread(record, 1, RECORD, fp) != RECORD) {
-                fclose(fp);
-                return lpc_fail("%s: read failed at record %d", path, r);
+                rc = lpc_fail("%s: read failed at record %d", path, r);
+                break;
             }
             if (record[0] > 9) {
-                fclose(fp);
-                return lpc_fail("%s: record %d has label %d, expected 0..9 (corrupt file)", path, r, record[0]);
+                rc = lpc_fail("%s: record %d has label %d, expected 0..9 (corrupt file)", path, r, record[0]);
+                break;
             }
             d->labels[done] = record[0];
             memcpy(d->pixels + (size_t)done * 3072, record + 1, 3072); /* already C x H x W */
         }
         fclose(fp);
     }
-    return 0;
+    if (rc) {
+        free(d->pixels), free(d->labels);
+        d->pixels = d->labels = NULL;
+    }
+    return rc;
 }

@@ -1,6 +1,7 @@
 /* IDX files (MNIST, Fashion-MNIST; SPEC.md section 5), gzipped or raw, read through zlib. The header's
  * counts are checked against the file's size (for .gz, the size recorded in the gzip trailer) before
  * any large allocation. */
+#define _POSIX_C_SOURCE 200809L /* fileno */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
