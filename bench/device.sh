@@ -8,7 +8,9 @@ set -uo pipefail
 BUILD=$(realpath "$1")
 OUT=$2
 mkdir -p "$OUT"
-# the NVIDIA libraries: the CUDA toolkit's, or the ones PyTorch's wheels bring
+# the NVIDIA libraries for lpc: the CUDA toolkit's, or the ones PyTorch's wheels bring; PyTorch itself
+# keeps the environment it came with (its own cuDNN)
+ORIG_LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}
 for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/lib/x86_64-linux-gnu \
     $(python3 -c 'import nvidia, os; p = nvidia.__path__[0]; print(" ".join(os.path.join(p, d, "lib") for d in os.listdir(p)))' 2>/dev/null); do
     [ -d "$d" ] && LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d
@@ -18,7 +20,7 @@ LPC=$BUILD/lpc
 {
     date -u +"date: %Y-%m-%dT%H:%M:%SZ"
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-    python3 -c 'import torch; print("torch", torch.__version__, "cudnn", torch.backends.cudnn.version())' 2>/dev/null
+    LD_LIBRARY_PATH=$ORIG_LD_LIBRARY_PATH python3 -c 'import torch; print("torch", torch.__version__, "cudnn", torch.backends.cudnn.version())' 2>&1 | tail -1
     ldd "$LPC" | grep -E "cudnn|cublas|curand|cudart"
 } >"$OUT/environment.txt" 2>&1
 cat "$OUT/environment.txt"
@@ -42,6 +44,7 @@ echo "== benchmarks: lpc and the PyTorch twin (bench/reference/lpc_torch.py)"
 HERE=$(dirname "$0")
 rows=("cifar32 64" "cifar32 256" "celeba64 64" "celeba64 256")
 [ "${3:-}" = quick ] && rows=("cifar32 64")
+[ -d "$HERE/reference" ] || HERE=$(dirname "$(realpath "$0")")
 for row in "${rows[@]}"; do
     set -- $row
     for math in fp32 tf32; do
@@ -50,7 +53,7 @@ for row in "${rows[@]}"; do
     done
     for mode in eager graph; do
         train=; [ "$row" = "cifar32 64" ] && [ $mode = eager ] && train=--train
-        python3 "$HERE/reference/lpc_torch.py" --model "$1" --batch "$2" --T 20 --mode $mode --math tf32 $train \
+        LD_LIBRARY_PATH=$ORIG_LD_LIBRARY_PATH python3 "$HERE/reference/lpc_torch.py" --model "$1" --batch "$2" --T 20 --mode $mode --math tf32 $train \
             2>&1 | tee -a "$OUT/bench.jsonl"
     done
 done

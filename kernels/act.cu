@@ -1,8 +1,9 @@
 // Bias + activation forward and backward in one pass each (SPEC.md section 4 (d)), and the bias
-// gradient as a deterministic per-channel reduction.
+// gradient as a deterministic two-stage per-channel reduction.
 #include <cuda_runtime.h>
 
 #include "cuda_internal.h"
+#include "lpc/check.h"
 #include "lpc/config.h"
 
 #define STREAM ((cudaStream_t)lpc_cuda.stream)
@@ -40,12 +41,18 @@ __global__ void bias_act_backward_kernel(float *dpre, const float *dout, const f
         dpre[i] = dout[i] * act_derivative(pre[i], act);
 }
 
-// one block per channel: sum over the batch and the spatial positions, in a fixed order
-__global__ void bias_grad_kernel(float *db, const float *dpre, int n, int c, int hw) {
+// the bias gradient in two deterministic stages: blocks (channel, chunk) reduce a fixed slice of the
+// channel's n*hw values into a partial; then one thread per channel adds its partials in order
+#define BIAS_CHUNK 4096
+#define BIAS_MAX_CHUNKS 64
+
+__global__ void bias_grad_partials(double *partials, const float *dpre, int n, int c, int hw, int chunks) {
     __shared__ double s[LPC_THREADS];
-    const int ch = blockIdx.x;
+    const int ch = blockIdx.x, chunk = blockIdx.y;
+    const long total = (long)n * hw, per = (total + chunks - 1) / chunks;
+    const long begin = chunk * per, end = begin + per < total ? begin + per : total;
     double acc = 0;
-    for (long k = threadIdx.x; k < (long)n * hw; k += blockDim.x) {
+    for (long k = begin + threadIdx.x; k < end; k += blockDim.x) {
         long i = k / hw, j = k % hw;
         acc += dpre[((size_t)i * c + ch) * hw + j];
     }
@@ -55,8 +62,19 @@ __global__ void bias_grad_kernel(float *db, const float *dpre, int n, int c, int
         if (threadIdx.x < k) s[threadIdx.x] += s[threadIdx.x + k];
         __syncthreads();
     }
-    if (threadIdx.x == 0) db[ch] += (float)s[0];
+    if (threadIdx.x == 0) partials[(size_t)ch * chunks + chunk] = s[0];
 }
+
+__global__ void bias_grad_finish(float *db, const double *partials, int c, int chunks) {
+    int ch = blockIdx.x * blockDim.x + threadIdx.x;
+    if (ch >= c) return;
+    double acc = 0;
+    for (int k = 0; k < chunks; k++) acc += partials[(size_t)ch * chunks + k];
+    db[ch] += (float)acc;
+}
+
+static double *bias_partials;
+static size_t bias_partials_len;
 
 static unsigned blocks_for(size_t n) {
     size_t b = (n + LPC_THREADS - 1) / LPC_THREADS;
@@ -71,6 +89,16 @@ void lpc_cuda_bias_act_forward(float *out, float *pre, const float *b, int n, in
 void lpc_cuda_bias_act_backward(float *dpre, float *db, const float *dout, const float *pre, int n, int c, int hw, int act) {
     size_t total = (size_t)n * c * hw;
     bias_act_backward_kernel<<<blocks_for(total), LPC_THREADS, 0, STREAM>>>(dpre, dout, pre, total, act);
-    if (db) bias_grad_kernel<<<c, LPC_THREADS, 0, STREAM>>>(db, dpre, n, c, hw);
+    if (!db) return;
+    long per_channel = (long)n * hw;
+    int chunks = (int)((per_channel + BIAS_CHUNK - 1) / BIAS_CHUNK);
+    if (chunks > BIAS_MAX_CHUNKS) chunks = BIAS_MAX_CHUNKS;
+    if ((size_t)c * chunks > bias_partials_len) { /* grows during the first, uncaptured step only */
+        if (bias_partials) LPC_CHECK_CUDA(cudaFree(bias_partials));
+        LPC_CHECK_CUDA(cudaMalloc((void **)&bias_partials, (size_t)c * chunks * sizeof(double)));
+        bias_partials_len = (size_t)c * chunks;
+    }
+    bias_grad_partials<<<dim3(c, chunks), LPC_THREADS, 0, STREAM>>>(bias_partials, dpre, n, c, hw, chunks);
+    bias_grad_finish<<<(c + LPC_THREADS - 1) / LPC_THREADS, LPC_THREADS, 0, STREAM>>>(db, bias_partials, c, chunks);
 }
 }

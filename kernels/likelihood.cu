@@ -11,9 +11,11 @@
 
 #define STREAM ((cudaStream_t)lpc_cuda.stream)
 
-__global__ void likelihood_kernel(float *logp, float *dmu, double *row_dls, const float *x, const float *mu,
+#define LIK_THREADS 1024 /* one block per sample: enough threads that a 64-sample batch fills the GPU */
+
+__global__ void __launch_bounds__(LIK_THREADS) likelihood_kernel(float *logp, float *dmu, double *row_dls, const float *x, const float *mu,
                                   const float *log_sigma, int dim, int kind) {
-    __shared__ double s_lp[LPC_THREADS], s_ls[LPC_THREADS];
+    __shared__ double s_lp[LIK_THREADS], s_ls[LIK_THREADS];
     const size_t base = (size_t)blockIdx.x * dim;
     const double ls = (double)*log_sigma;
     double lp = 0, dls = 0;
@@ -26,7 +28,7 @@ __global__ void likelihood_kernel(float *logp, float *dmu, double *row_dls, cons
     }
     s_lp[threadIdx.x] = lp, s_ls[threadIdx.x] = dls;
     __syncthreads();
-    for (int k = LPC_THREADS / 2; k > 0; k >>= 1) {
+    for (int k = LIK_THREADS / 2; k > 0; k >>= 1) {
         if (threadIdx.x < k) s_lp[threadIdx.x] += s_lp[threadIdx.x + k], s_ls[threadIdx.x] += s_ls[threadIdx.x + k];
         __syncthreads();
     }
@@ -48,6 +50,6 @@ extern "C" void lpc_cuda_likelihood(float *logp, float *dmu, float *dlog_sigma, 
         LPC_CHECK_CUDA(cudaMalloc((void **)&lpc_cuda.row_scratch, (size_t)n * sizeof(double)));
         lpc_cuda.row_scratch_len = (size_t)n;
     }
-    likelihood_kernel<<<n, LPC_THREADS, 0, STREAM>>>(logp, dmu, lpc_cuda.row_scratch, x, mu, log_sigma, dim, kind);
+    likelihood_kernel<<<n, LIK_THREADS, 0, STREAM>>>(logp, dmu, lpc_cuda.row_scratch, x, mu, log_sigma, dim, kind);
     if (dlog_sigma) add_rows_kernel<<<1, 1, 0, STREAM>>>(dlog_sigma, lpc_cuda.row_scratch, n);
 }

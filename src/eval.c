@@ -81,7 +81,7 @@ int lpc_evaluate(struct lpc_eval_result *r, struct lpc_model *m, const struct lp
             for (size_t k = 0; k < (size_t)n * D; k++) z[k] = qm[k] + qs[k] * eps[k];
             be->upload(m->grad_z, z, (size_t)n * D * sizeof(float));
             lpc_model_decode(m, m->grad_z, n);
-            lpc_model_likelihood(m, m->x, n, 0);
+            lpc_model_likelihood(m, m->logp, m->x, n, 0);
             be->download(logp, m->logp, (size_t)n * sizeof(float));
             for (int i = 0; i < n; i++) {
                 double lw = logp[i];

@@ -199,12 +199,12 @@ void lpc_model_decode(struct lpc_model *m, const float *z, int n) {
     }
 }
 
-void lpc_model_likelihood(struct lpc_model *m, const float *x, int n, int param_grads) {
+void lpc_model_likelihood(struct lpc_model *m, float *logp, const float *x, int n, int param_grads) {
     float *dls = param_grads && m->dec_log_sigma >= 0 ? lpc_arena_grad(&m->arena, m->dec_log_sigma) : NULL;
-    m->be->likelihood(m->logp, m->dmu, dls, x, m->mu, lpc_model_log_sigma(m), n, m->dim, m->likelihood);
+    m->be->likelihood(logp, m->dmu, dls, x, m->mu, lpc_model_log_sigma(m), n, m->dim, m->likelihood);
 }
 
-void lpc_model_decoder_backward(struct lpc_model *m, int n, int param_grads) {
+void lpc_model_decoder_backward(struct lpc_model *m, float *grad_z, int n, int param_grads) {
     const struct lpc_backend *be = m->be;
     const struct lpc_arena *a = &m->arena;
     const float *d_out = m->dmu;
@@ -230,7 +230,7 @@ void lpc_model_decoder_backward(struct lpc_model *m, int n, int param_grads) {
     if (param_grads)
         be->dense_backward_params(lpc_arena_grad(a, fc->w), NULL, d_pre, m->dec_z, n, (int)fc->in_size,
                                   (int)fc->out_size);
-    be->dense_backward_data(m->grad_z, d_pre, lpc_arena_param(a, fc->w), n, (int)fc->in_size, (int)fc->out_size);
+    be->dense_backward_data(grad_z, d_pre, lpc_arena_param(a, fc->w), n, (int)fc->in_size, (int)fc->out_size);
 }
 
 void lpc_model_encode(struct lpc_model *m, const float *x, int n) {

@@ -16,10 +16,8 @@
 static void model_score(void *ctx, float *grad_lik, float *logp, const float *z, int n, int param_grads) {
     struct lpc_model *m = ctx;
     lpc_model_decode(m, z, n);
-    lpc_model_likelihood(m, m->x, n, param_grads);
-    lpc_model_decoder_backward(m, n, param_grads);
-    m->be->copy(grad_lik, m->grad_z, (size_t)n * m->latent * sizeof(float));
-    m->be->copy(logp, m->logp, (size_t)n * sizeof(float));
+    lpc_model_likelihood(m, logp, m->x, n, param_grads);
+    lpc_model_decoder_backward(m, grad_lik, n, param_grads);
 }
 
 struct lpc_target lpc_model_target(struct lpc_model *m) { return (struct lpc_target){m, model_score}; }
@@ -183,8 +181,8 @@ static int step_vae(struct lpc_trainer *tr, struct lpc_step_metrics *mt) {
     be->normal(tr->eps, (size_t)B * D, &tr->rng);
     be->encoder_sample(tr->chain.z, m->head, tr->eps, B, D);
     lpc_model_decode(m, tr->chain.z, B);
-    lpc_model_likelihood(m, m->x, B, 1);
-    lpc_model_decoder_backward(m, B, 1);
+    lpc_model_likelihood(m, m->logp, m->x, B, 1);
+    lpc_model_decoder_backward(m, m->grad_z, B, 1);
     be->encoder_head_backward(tr->d_head, tr->terms, m->head, tr->eps, m->grad_z, tr->chain.z, NULL, NULL, 1.0f, B, D,
                               0.0f, 0.0f, 1.0f, 1.0f / B);
     double logp = host_mean(tr, m->logp, B);

@@ -68,8 +68,8 @@ static void grad_objective(void) {
     lpc_model_encode(&m, x, B);
     m.be->encoder_sample(z0, m.head, eps, B, D);
     lpc_model_decode(&m, z0, B);
-    lpc_model_likelihood(&m, x, B, 0);
-    lpc_model_decoder_backward(&m, B, 0);
+    lpc_model_likelihood(&m, m.logp, x, B, 0);
+    lpc_model_decoder_backward(&m, m.grad_z, B, 0);
     m.be->encoder_head_backward(d_head, terms, m.head, eps, m.grad_z, z0, zsum, zsq, 4.0f, B, D, w_fwd, w_rev, w_vae, 1.0f / B);
     lpc_model_encoder_backward(&m, d_head, B);
 }
@@ -126,8 +126,8 @@ int main(void) {
         /* decoder + likelihood + prior */
         lpc_arena_zero_grads(&m.arena, LPC_GROUP_DECODER);
         lpc_model_decode(&m, z, B);
-        lpc_model_likelihood(&m, x, B, 1);
-        lpc_model_decoder_backward(&m, B, 1);
+        lpc_model_likelihood(&m, m.logp, x, B, 1);
+        lpc_model_decoder_backward(&m, m.grad_z, B, 1);
         char what[64];
         snprintf(what, sizeof what, "log p(x, z) [%s]", name);
         fd_params(what, 0, n_dec, loss_joint);

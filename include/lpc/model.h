@@ -60,12 +60,13 @@ int lpc_model_param_table(struct lpc_param_table *t, const struct lpc_config *cf
 
 /* mu = decoder(z) for n samples. */
 void lpc_model_decode(struct lpc_model *m, const float *z, int n);
-/* logp[i] = log p(x_i | mu_i), dmu = its gradient (after lpc_model_decode). With param_grads, the
- * derivative w.r.t. log sigma (if learned) is added to the gradient arena. */
-void lpc_model_likelihood(struct lpc_model *m, const float *x, int n, int param_grads);
-/* grad_z = d sum_i log p(x_i|z_i) / dz from dmu; with param_grads, the decoder's parameter gradients
- * += d sum_i log p(x_i|z_i) / d theta. */
-void lpc_model_decoder_backward(struct lpc_model *m, int n, int param_grads);
+/* logp[i] = log p(x_i | mu_i) (logp: [n] in backend memory, e.g. m->logp), m->dmu = its gradient
+ * (after lpc_model_decode). With param_grads, the derivative w.r.t. log sigma (if learned) is added to
+ * the gradient arena. */
+void lpc_model_likelihood(struct lpc_model *m, float *logp, const float *x, int n, int param_grads);
+/* grad_z = d sum_i log p(x_i|z_i) / dz from m->dmu (grad_z: [n, D], e.g. m->grad_z); with
+ * param_grads, the decoder's parameter gradients += d sum_i log p(x_i|z_i) / d theta. */
+void lpc_model_decoder_backward(struct lpc_model *m, float *grad_z, int n, int param_grads);
 /* head = encoder(x). */
 void lpc_model_encode(struct lpc_model *m, const float *x, int n);
 /* Encoder parameter gradients += d loss / d phi given d loss / d head. */
