@@ -35,6 +35,13 @@ static void cuda_copy(void *dst, const void *src, size_t bytes) {
 }
 static void cuda_synchronize(void) { LPC_CHECK_CUDA(cudaStreamSynchronize(STREAM)); }
 
+static size_t free_at_start; /* device memory free once the context and libraries were set up */
+static size_t cuda_memory_used(void) {
+    size_t free_now, total;
+    LPC_CHECK_CUDA(cudaMemGetInfo(&free_now, &total));
+    return free_at_start > free_now ? free_at_start - free_now : 0;
+}
+
 static void cuda_normal(float *out, size_t n, struct lpc_rng *rng) {
     if (n == 0) return;
     curandGenerator_t g = (curandGenerator_t)lpc_cuda.curand;
@@ -56,6 +63,7 @@ static const struct lpc_backend cuda_backend = {
     .download = cuda_download,
     .copy = cuda_copy,
     .synchronize = cuda_synchronize,
+    .memory_used = cuda_memory_used,
     .fill = lpc_cuda_fill,
     .scale = lpc_cuda_scale,
     .axpy = lpc_cuda_axpy,
@@ -116,6 +124,8 @@ const struct lpc_backend *lpc_backend_cuda(int math_tf32, int deterministic) {
     LPC_CHECK_CURAND(curandSetStream(g, stream));
     lpc_cuda.curand = g;
     LPC_CHECK_CUDA(cudaMalloc((void **)&lpc_cuda.partials, (LPC_REDUCE_BLOCKS + 1) * sizeof(double)));
+    size_t total;
+    LPC_CHECK_CUDA(cudaMemGetInfo(&free_at_start, &total));
     ready = 1;
     return &cuda_backend;
 }

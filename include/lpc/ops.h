@@ -48,6 +48,8 @@ struct lpc_backend {
     void (*download)(void *host_dst, const void *src, size_t bytes);
     void (*copy)(void *dst, const void *src, size_t bytes);
     void (*synchronize)(void);
+    /* bytes of backend memory lpc holds now (lpc never frees during a run, so this is the peak) */
+    size_t (*memory_used)(void);
 
     /* elementwise and reductions */
     void (*fill)(float *x, float value, size_t n);

@@ -2,7 +2,9 @@
  * and the preconditioned noisy update of the whole batch, no parameter gradient), latent-sample
  * steps/s, training iterations/s (everything: warm start, T steps with the theta-gradient, encoder
  * objective, Adam) and sampling images/s, as JSON lines with the median and spread of repeated runs,
- * the FLOPs of a step counted from the layer shapes and the achieved TFLOP/s. Synthetic data. */
+ * the FLOPs of a step counted from the layer shapes, the achieved TFLOP/s and the backend memory held
+ * (memory_mib; on the GPU, device memory taken since the backend started: the peak, as lpc allocates
+ * once and never frees during a run). Synthetic data. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,8 +48,9 @@ static double decoder_macs(const struct lpc_model *m) {
     return macs;
 }
 
-static void report(const char *what, const struct lpc_config *cfg, const char *model, const char *device, double *t,
+static void report(const struct lpc_backend *be, const char *what, const struct lpc_config *cfg, const char *model, double *t,
                    int reps, double units, const char *unit_name, double flops) {
+    const char *device = be->name;
     qsort(t, (size_t)reps, sizeof *t, cmp_double);
     double median = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
     printf("{\"bench\":\"%s\",\"model\":\"%s\",\"device\":\"%s\",\"math\":\"%s\",\"batch\":%ld,\"T\":%ld,"
@@ -55,7 +58,7 @@ static void report(const char *what, const struct lpc_config *cfg, const char *m
            what, model, device, lpc_config_choice(LPC_KEY_math, cfg->math), cfg->batch_size, cfg->langevin_steps,
            unit_name, units / median, unit_name, units / t[reps - 1], unit_name, units / t[0], median, reps);
     if (flops > 0) printf(",\"gflop_per_step\":%.6g,\"tflops\":%.6g", flops * 1e-9, flops * units / median * 1e-12);
-    printf("}\n");
+    printf(",\"memory_mib\":%.1f}\n", be->memory_used() / 1048576.0);
     fflush(stdout);
 }
 
@@ -105,9 +108,9 @@ int cmd_bench(int argc, char **argv) {
         be->synchronize();
         if (r >= 0) t[r] = now_seconds() - t0;
     }
-    report("langevin", &cfg, model_name, be->name, t, reps, T, "langevin_steps_per_s", step_flops);
+    report(be, "langevin", &cfg, model_name, t, reps, T, "langevin_steps_per_s", step_flops);
     for (int r = 0; r < reps; r++) t[r] /= B;
-    report("latent_samples", &cfg, model_name, be->name, t, reps, T, "latent_sample_steps_per_s", 0);
+    report(be, "latent_samples", &cfg, model_name, t, reps, T, "latent_sample_steps_per_s", 0);
 
     /* training iterations */
     for (int r = -(int)cfg.bench_warmup; r < reps; r++) {
@@ -117,7 +120,7 @@ int cmd_bench(int argc, char **argv) {
         be->synchronize();
         if (r >= 0) t[r] = now_seconds() - t0;
     }
-    report("train", &cfg, model_name, be->name, t, reps, 1, "iters_per_s", 0);
+    report(be, "train", &cfg, model_name, t, reps, 1, "iters_per_s", 0);
 
     /* sampling: prior draws through the decoder */
     for (int r = -(int)cfg.bench_warmup; r < reps; r++) {
@@ -128,7 +131,7 @@ int cmd_bench(int argc, char **argv) {
         be->synchronize();
         if (r >= 0) t[r] = now_seconds() - t0;
     }
-    report("sample", &cfg, model_name, be->name, t, reps, B, "images_per_s", 2.0 * decoder_macs(m));
+    report(be, "sample", &cfg, model_name, t, reps, B, "images_per_s", 2.0 * decoder_macs(m));
     free(t);
     lpc_trainer_destroy(&tr);
     lpc_dataset_free(&d);

@@ -15,17 +15,23 @@
 int lpc_conv_out_size(int in, int k, int stride, int pad) { return (in + 2 * pad - k) / stride + 1; }
 
 /* ---- memory ---------------------------------------------------------------------------------- */
-static void *cpu_alloc(size_t bytes) { return lpc_xalloc_aligned(bytes); }
+/* Scratch memory for im2col and transposes; grows to the largest layer during the first step and is
+ * reused afterwards (no allocation in steady state). */
+static float *scratch[2];
+static size_t scratch_len[2];
+
+static size_t cpu_bytes; /* parameter, activation and chain buffers */
+static void *cpu_alloc(size_t bytes) {
+    cpu_bytes += bytes;
+    return lpc_xalloc_aligned(bytes);
+}
+static size_t cpu_memory_used(void) { return cpu_bytes + (scratch_len[0] + scratch_len[1]) * sizeof(float); }
 static void cpu_free(void *p) { lpc_free_aligned(p); }
 static void cpu_copy(void *dst, const void *src, size_t bytes) {
     if (bytes) memmove(dst, src, bytes);
 }
 static void cpu_synchronize(void) {}
 
-/* Scratch memory for im2col and transposes; grows to the largest layer during the first step and is
- * reused afterwards (no allocation in steady state). */
-static float *scratch[2];
-static size_t scratch_len[2];
 static float *get_scratch(int which, size_t n) {
     if (scratch_len[which] < n) {
         lpc_free_aligned(scratch[which]);
@@ -273,6 +279,7 @@ static const struct lpc_backend cpu_backend = {
     .download = cpu_copy,
     .copy = cpu_copy,
     .synchronize = cpu_synchronize,
+    .memory_used = cpu_memory_used,
     .fill = cpu_fill,
     .scale = cpu_scale,
     .axpy = cpu_axpy,
