@@ -2,7 +2,8 @@
 """The PyTorch twin of lpc (SPEC.md sections 1, 2.1 and 8): the same decoder and encoder, the
 preconditioned Langevin chain with noise, the theta-gradient over the chain, the Jeffreys objective and
 Adam, measured the way `lpc bench` measures, in eager mode and with the chain captured as a CUDA graph.
-Prints JSON lines with the same fields as `lpc bench`.
+Prints JSON lines with the same fields as `lpc bench`. With --check it instead recomputes a logged
+loss of an lpc run from its checkpoint (bench/reference/check_numerics.sh).
 
     python3 bench/reference/lpc_torch.py --model cifar32 --batch 64 --T 20 --mode graph --math tf32
 """
@@ -136,6 +137,62 @@ def report(what, args, unit, units, times, extra=None):
     print(json.dumps(row), flush=True)
 
 
+def read_idx_images(path, count):
+    """The first count images of an IDX file (gzipped or not), scaled to [-1, 1] as lpc does."""
+    import gzip
+    import struct
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        magic, n, rows, cols = struct.unpack(">IIII", f.read(16))
+        assert magic == 0x803, path
+        data = f.read(count * rows * cols)
+    x = torch.frombuffer(bytearray(data), dtype=torch.uint8).float().view(count, 1, rows, cols)
+    return x / 127.5 - 1.0
+
+
+def check_numerics(args):
+    """Loads an lpc checkpoint (model.safetensors and its config) and computes, with this file's model
+    and chain, the mean log p(x, z_T) of the first `limit` training images from the encoder mean with a
+    noise-free chain: the `log_p_x_zT` lpc logs for the step after that checkpoint."""
+    import configparser
+    from safetensors import safe_open
+    path = args.check + "/model.safetensors"
+    with safe_open(path, framework="pt") as f:
+        cfg = configparser.ConfigParser()
+        cfg.read_string(f.metadata()["config"])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    get = lambda key: next(cfg[s][key] for s in cfg.sections() if key in cfg[s])
+    channels = [int(c) for c in get("channels").split(",")]
+    spec = dict(c=1, size=28, channels=channels, latent=int(get("latent_dim")))
+    assert get("activation") == "relu" and get("likelihood") == "gaussian" and get("noise") == "false"
+    assert get("init") == "encoder_mean"
+    dec, enc = Decoder(**spec).double(), Encoder(**spec).double()
+    state = {k.split(".", 1)[1]: v.double() for k, v in tensors.items()}
+    if "log_sigma" not in state:
+        state["log_sigma"] = torch.tensor(math.log(float(get("sigma"))), dtype=torch.float64)
+    dec.load_state_dict({k: state[k] for k in dec.state_dict()})
+    enc.load_state_dict({k: state[k] for k in enc.state_dict()})
+    limit = int(get("limit"))
+    x = read_idx_images(args.data, limit).double()
+    with torch.no_grad():
+        m, _ = enc(x)
+    T, gamma = int(get("langevin_steps")), float(get("langevin_step_size"))
+    beta, eps, precond = float(get("precond_beta")), float(get("precond_eps")), get("precond") == "true"
+    z, v = m.clone(), torch.zeros_like(m)
+    for t in range(1, T + 1):
+        zr = z.detach().requires_grad_(True)
+        g, = torch.autograd.grad(log_joint(dec, x, zr).sum(), zr)
+        if precond:
+            v = beta * v + (1 - beta) * g * g
+            G = 1.0 / (torch.sqrt(v / (1 - beta ** t)) + eps)
+        else:
+            G = torch.ones_like(g)
+        z = (z + gamma * G * g).detach()
+    with torch.no_grad():
+        value = log_joint(dec, x, z).mean().item()
+    print(json.dumps({"check": "log_p_x_zT", "torch_float64": value}))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="cifar32", choices=MODELS)
@@ -146,7 +203,12 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--train", action="store_true", help="also time training iterations (eager)")
+    ap.add_argument("--check", metavar="CHECKPOINT_DIR", help="numerics check against an lpc checkpoint (see check_numerics.sh)")
+    ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
     args = ap.parse_args()
+    if args.check:
+        check_numerics(args)
+        return
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = args.math == "tf32"
     torch.backends.cudnn.benchmark = True
     spec = MODELS[args.model]
