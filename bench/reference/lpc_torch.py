@@ -167,11 +167,14 @@ def check_numerics(args):
     assert get("activation") == "relu" and get("likelihood") == "gaussian" and get("noise") == "false"
     assert get("init") == "encoder_mean"
     dec, enc = Decoder(**spec).double(), Encoder(**spec).double()
-    state = {k.split(".", 1)[1]: v.double() for k, v in tensors.items()}
-    if "log_sigma" not in state:
-        state["log_sigma"] = torch.tensor(math.log(float(get("sigma"))), dtype=torch.float64)
-    dec.load_state_dict({k: state[k] for k in dec.state_dict()})
-    enc.load_state_dict({k: state[k] for k in enc.state_dict()})
+    import re
+    # lpc's names (decoder.deconv1.weight, encoder.conv2.bias, ...) to this file's module names
+    rename = lambda k: re.sub(r"(deconv|conv)(\d+)", lambda m: f"{m.group(1)}s.{int(m.group(2)) - 1}", k)
+    part = lambda net: {rename(k.split(".", 1)[1]): v.double() for k, v in tensors.items() if k.startswith(net + ".")}
+    dec_state, enc_state = part("decoder"), part("encoder")
+    dec_state.setdefault("log_sigma", torch.tensor(math.log(float(get("sigma"))), dtype=torch.float64))
+    dec.load_state_dict(dec_state)
+    enc.load_state_dict(enc_state)
     limit = int(get("limit"))
     x = read_idx_images(args.data, limit).double()
     with torch.no_grad():
