@@ -2,43 +2,25 @@
 // gradient as a deterministic two-stage per-channel reduction.
 #include <cuda_runtime.h>
 
+#include "block_reduce.cuh"
 #include "cuda_internal.h"
 #include "lpc/check.h"
 #include "lpc/config.h"
+#include "lpc/pointwise.h"
 
 #define STREAM ((cudaStream_t)lpc_cuda.stream)
-
-__device__ __forceinline__ float act_value(float x, int act) {
-    switch (act) {
-    case LPC_ACT_RELU: return x > 0.0f ? x : 0.0f;
-    case LPC_ACT_LEAKY_RELU: return x > 0.0f ? x : LPC_LEAKY_RELU_SLOPE * x;
-    case LPC_ACT_SILU: return x / (1.0f + expf(-x));
-    default: return x;
-    }
-}
-__device__ __forceinline__ float act_derivative(float x, int act) {
-    switch (act) {
-    case LPC_ACT_RELU: return x > 0.0f ? 1.0f : 0.0f;
-    case LPC_ACT_LEAKY_RELU: return x > 0.0f ? 1.0f : LPC_LEAKY_RELU_SLOPE;
-    case LPC_ACT_SILU: {
-        float s = 1.0f / (1.0f + expf(-x));
-        return s * (1.0f + x * (1.0f - s));
-    }
-    default: return 1.0f;
-    }
-}
 
 __global__ void bias_act_forward_kernel(float *out, float *pre, const float *b, int c, int hw, size_t total, int act) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
         float v = pre[i] + (b ? b[(i / hw) % c] : 0.0f);
         pre[i] = v;
-        out[i] = act_value(v, act);
+        out[i] = lpc_pw_act(v, act);
     }
 }
 
 __global__ void bias_act_backward_kernel(float *dpre, const float *dout, const float *pre, size_t total, int act) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x)
-        dpre[i] = dout[i] * act_derivative(pre[i], act);
+        dpre[i] = dout[i] * lpc_pw_act_derivative(pre[i], act);
 }
 
 // the bias gradient in two deterministic stages: blocks (channel, chunk) reduce a fixed slice of the
@@ -47,7 +29,6 @@ __global__ void bias_act_backward_kernel(float *dpre, const float *dout, const f
 #define BIAS_MAX_CHUNKS 64
 
 __global__ void bias_grad_partials(double *partials, const float *dpre, int n, int c, int hw, int chunks) {
-    __shared__ double s[LPC_THREADS];
     const int ch = blockIdx.x, chunk = blockIdx.y;
     const long total = (long)n * hw, per = (total + chunks - 1) / chunks;
     const long begin = chunk * per, end = begin + per < total ? begin + per : total;
@@ -56,13 +37,9 @@ __global__ void bias_grad_partials(double *partials, const float *dpre, int n, i
         long i = k / hw, j = k % hw;
         acc += dpre[((size_t)i * c + ch) * hw + j];
     }
-    s[threadIdx.x] = acc;
-    __syncthreads();
-    for (int k = LPC_THREADS / 2; k > 0; k >>= 1) {
-        if (threadIdx.x < k) s[threadIdx.x] += s[threadIdx.x + k];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) partials[(size_t)ch * chunks + chunk] = s[0];
+    double sum[1] = {acc};
+    lpc_block_sums<LPC_THREADS, 1>(sum);
+    if (threadIdx.x == 0) partials[(size_t)ch * chunks + chunk] = sum[0];
 }
 
 __global__ void bias_grad_finish(float *db, const double *partials, int c, int chunks) {

@@ -3,6 +3,7 @@
 // one block adds the partials in order: the same inputs always give the same bits (no float atomics).
 #include <cuda_runtime.h>
 
+#include "block_reduce.cuh"
 #include "cuda_internal.h"
 #include "lpc/check.h"
 
@@ -23,18 +24,10 @@ __global__ void axpy_kernel(float *y, float a, const float *x, size_t n) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) y[i] += a * x[i];
 }
 
-// Block-wide sum of one double per thread (blockDim.x == LPC_THREADS); the result is in thread 0.
 __device__ double block_sum(double v) {
-    __shared__ double s[LPC_THREADS];
-    s[threadIdx.x] = v;
-    __syncthreads();
-    for (int k = LPC_THREADS / 2; k > 0; k >>= 1) {
-        if (threadIdx.x < k) s[threadIdx.x] += s[threadIdx.x + k];
-        __syncthreads();
-    }
-    double r = s[0];
-    __syncthreads();
-    return r;
+    double a[1] = {v};
+    lpc_block_sums<LPC_THREADS, 1>(a);
+    return a[0];
 }
 
 __global__ void sum_squares_partials(double *partials, const float *x, size_t n) {

@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 #include <math.h>
 
+#include "block_reduce.cuh"
 #include "cuda_internal.h"
 #include "lpc/pointwise.h"
 
@@ -13,7 +14,6 @@
 __global__ void langevin_kernel(float *z, float *v, double *partials, float *zsum, float *zsq, const float *grad_lik,
                                 const float *xi, size_t n, float step_size, float beta, float eps, float bias_correction,
                                 int precond, int noise, int accumulate) {
-    __shared__ double s_g[LPC_THREADS], s_G[LPC_THREADS];
     double acc_g = 0, acc_G = 0;
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
         float g_abs, G;
@@ -25,13 +25,9 @@ __global__ void langevin_kernel(float *z, float *v, double *partials, float *zsu
         if (accumulate) zsum[i] += zn, zsq[i] += zn * zn;
         acc_g += g_abs, acc_G += G;
     }
-    s_g[threadIdx.x] = acc_g, s_G[threadIdx.x] = acc_G;
-    __syncthreads();
-    for (int k = LPC_THREADS / 2; k > 0; k >>= 1) {
-        if (threadIdx.x < k) s_g[threadIdx.x] += s_g[threadIdx.x + k], s_G[threadIdx.x] += s_G[threadIdx.x + k];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) partials[2 * blockIdx.x] = s_g[0], partials[2 * blockIdx.x + 1] = s_G[0];
+    double sums[2] = {acc_g, acc_G};
+    lpc_block_sums<LPC_THREADS, 2>(sums);
+    if (threadIdx.x == 0) partials[2 * blockIdx.x] = sums[0], partials[2 * blockIdx.x + 1] = sums[1];
 }
 
 __global__ void langevin_stats_kernel(float *stats, const double *partials, int blocks) {
@@ -56,7 +52,6 @@ __global__ void encoder_sample_kernel(float *z, const float *head, const float *
 __global__ void encoder_head_kernel(float *d_head, float *terms, const float *head, const float *eps,
                                     const float *grad_lik, const float *z0, const float *zsum, const float *zsq,
                                     float n_states, int n, int d, float w_fwd, float w_rev, float w_vae, float scale) {
-    __shared__ double s[3][LPC_THREADS];
     const int i = blockIdx.x;
     double fwd = 0, logq = 0, kl = 0;
     for (int j = threadIdx.x; j < d; j += blockDim.x) {
@@ -65,14 +60,9 @@ __global__ void encoder_head_kernel(float *d_head, float *terms, const float *he
                     zsum != NULL, zsum ? zsum[k] : 0.0, zsq ? zsq[k] : 0.0, n_states, w_fwd, w_rev, w_vae, scale,
                     &d_head[hm], &d_head[hv], &fwd, &logq, &kl);
     }
-    s[0][threadIdx.x] = fwd, s[1][threadIdx.x] = logq, s[2][threadIdx.x] = kl;
-    __syncthreads();
-    for (int k = LPC_THREADS / 2; k > 0; k >>= 1) {
-        if (threadIdx.x < k)
-            for (int q = 0; q < 3; q++) s[q][threadIdx.x] += s[q][threadIdx.x + k];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) terms[i] = (float)s[0][0], terms[n + i] = (float)s[1][0], terms[2 * n + i] = (float)s[2][0];
+    double sums[3] = {fwd, logq, kl};
+    lpc_block_sums<LPC_THREADS, 3>(sums);
+    if (threadIdx.x == 0) terms[i] = (float)sums[0], terms[n + i] = (float)sums[1], terms[2 * n + i] = (float)sums[2];
 }
 
 extern "C" {

@@ -4,6 +4,7 @@
 // derivative in a fixed tree; a second one-block kernel adds the per-sample derivatives in order.
 #include <cuda_runtime.h>
 
+#include "block_reduce.cuh"
 #include "cuda_internal.h"
 #include "lpc/check.h"
 #include "lpc/config.h"
@@ -15,7 +16,6 @@
 
 __global__ void __launch_bounds__(LIK_THREADS) likelihood_kernel(float *logp, float *dmu, double *row_dls, const float *x, const float *mu,
                                   const float *log_sigma, int dim, int kind) {
-    __shared__ double s_lp[LIK_THREADS], s_ls[LIK_THREADS];
     const size_t base = (size_t)blockIdx.x * dim;
     const double ls = (double)*log_sigma;
     double lp = 0, dls = 0;
@@ -26,13 +26,9 @@ __global__ void __launch_bounds__(LIK_THREADS) likelihood_kernel(float *logp, fl
         dmu[base + j] = (float)dm;
         dls += dl;
     }
-    s_lp[threadIdx.x] = lp, s_ls[threadIdx.x] = dls;
-    __syncthreads();
-    for (int k = LIK_THREADS / 2; k > 0; k >>= 1) {
-        if (threadIdx.x < k) s_lp[threadIdx.x] += s_lp[threadIdx.x + k], s_ls[threadIdx.x] += s_ls[threadIdx.x + k];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) logp[blockIdx.x] = (float)s_lp[0], row_dls[blockIdx.x] = s_ls[0];
+    double sums[2] = {lp, dls};
+    lpc_block_sums<LIK_THREADS, 2>(sums);
+    if (threadIdx.x == 0) logp[blockIdx.x] = (float)sums[0], row_dls[blockIdx.x] = sums[1];
 }
 
 __global__ void add_rows_kernel(float *out, const double *rows, int n) {

@@ -6,6 +6,7 @@
 
 #include <math.h>
 
+#include "lpc/config.h"
 #include "lpc/likelihood.h"
 #include "lpc/ops.h"
 
@@ -63,6 +64,28 @@ LPC_HD double lpc_pw_discretized(double x, double mu, double log_sigma, double *
     *dmu = reflect ? -d : d;
     *dlog_sigma = (isinf(lo) ? 0.0 : lo * pa) - (isinf(hi) ? 0.0 : hi * pb);
     return logp;
+}
+
+/* Activations (enum lpc_activation, or LPC_ACT_NONE) and their derivatives at the pre-activation x. */
+LPC_HD float lpc_pw_act(float x, int act) {
+    switch (act) {
+    case LPC_ACT_RELU: return x > 0.0f ? x : 0.0f;
+    case LPC_ACT_LEAKY_RELU: return x > 0.0f ? x : LPC_LEAKY_RELU_SLOPE * x;
+    case LPC_ACT_SILU: return x / (1.0f + expf(-x));
+    default: return x;
+    }
+}
+
+LPC_HD float lpc_pw_act_derivative(float x, int act) {
+    switch (act) {
+    case LPC_ACT_RELU: return x > 0.0f ? 1.0f : 0.0f;
+    case LPC_ACT_LEAKY_RELU: return x > 0.0f ? 1.0f : LPC_LEAKY_RELU_SLOPE;
+    case LPC_ACT_SILU: {
+        float s = 1.0f / (1.0f + expf(-x));
+        return s * (1.0f + x * (1.0f - s));
+    }
+    default: return 1.0f;
+    }
 }
 
 /* One Langevin coordinate (SPEC.md 2.1); returns the new z, updates *v, adds to *abs_g and *G_out. */

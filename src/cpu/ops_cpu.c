@@ -189,26 +189,6 @@ static void cpu_conv2d_backward_filter(float *dw, const float *dy, const float *
 }
 
 /* ---- bias + activation ----------------------------------------------------------------------- */
-static inline float act_value(float x, int act) {
-    switch (act) {
-    case LPC_ACT_RELU: return x > 0 ? x : 0.0f;
-    case LPC_ACT_LEAKY_RELU: return x > 0 ? x : LPC_LEAKY_RELU_SLOPE * x;
-    case LPC_ACT_SILU: return x / (1.0f + expf(-x));
-    default: return x;
-    }
-}
-static inline float act_derivative(float x, int act) {
-    switch (act) {
-    case LPC_ACT_RELU: return x > 0 ? 1.0f : 0.0f;
-    case LPC_ACT_LEAKY_RELU: return x > 0 ? 1.0f : LPC_LEAKY_RELU_SLOPE;
-    case LPC_ACT_SILU: {
-        float sg = 1.0f / (1.0f + expf(-x));
-        return sg * (1.0f + x * (1.0f - sg));
-    }
-    default: return 1.0f;
-    }
-}
-
 static void cpu_bias_act_forward(float *out, float *pre, const float *b, int n, int c, int hw, int act) {
 #pragma omp parallel for collapse(2) schedule(static) if ((size_t)n * c * hw > 65536)
     for (int i = 0; i < n; i++)
@@ -218,7 +198,7 @@ static void cpu_bias_act_forward(float *out, float *pre, const float *b, int n, 
             for (int j = 0; j < hw; j++) {
                 float v = pre[base + j] + bias;
                 pre[base + j] = v;
-                out[base + j] = act_value(v, act);
+                out[base + j] = lpc_pw_act(v, act);
             }
         }
 }
@@ -229,7 +209,7 @@ static void cpu_bias_act_backward(float *dpre, float *db, const float *dout, con
     for (int i = 0; i < n; i++)
         for (int ch = 0; ch < c; ch++) {
             size_t base = ((size_t)i * c + ch) * hw;
-            for (int j = 0; j < hw; j++) dpre[base + j] = dout[base + j] * act_derivative(pre[base + j], act);
+            for (int j = 0; j < hw; j++) dpre[base + j] = dout[base + j] * lpc_pw_act_derivative(pre[base + j], act);
         }
     if (db)
         for (int ch = 0; ch < c; ch++) {
