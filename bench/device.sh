@@ -29,6 +29,9 @@ echo "== GPU parity tests"
 "$BUILD/tests/test_gpu" 2>&1 | tee "$OUT/test_gpu.log"
 gpu_rc=${PIPESTATUS[0]}
 
+echo "== kernel lab: fused kernels against the unfused sequences they replace"
+[ -x "$BUILD/kernel_lab" ] && "$BUILD/kernel_lab" 2>&1 | tee "$OUT/kernel_lab.jsonl"
+
 echo "== compute-sanitizer on a short training run"
 if command -v compute-sanitizer >/dev/null; then
     for tool in memcheck racecheck; do

@@ -1,0 +1,147 @@
+/* Kernel lab: each fused kernel of the CUDA backend (variant 0, the production kernel, called through
+ * the backend) against the unfused sequence it replaces (variant 1, bench/kernel_lab_unfused.cu).
+ * Every variant is first checked against the CPU reference on the same inputs (normalised squared
+ * error below the threshold of tests/test_gpu.c) and only then timed: CUDA events around 200
+ * launches, median of 5 runs. Prints JSON lines.
+ * usage: kernel_lab [n ...]   (default sizes: 4096 = cifar32's latents at batch 64, and 1,048,576) */
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lpc/check.h"
+#include "lpc/ops.h"
+
+void lab_langevin_unfused(float *z, float *v, float *stats, const float *grad_lik, const float *xi, float *g, float *G,
+                          size_t n, float gamma, float beta, float eps, int t);
+void lab_adam_unfused(float *p, float *m, float *v, const float *g, size_t n, float lr, float b1, float b2, float eps,
+                      float wd, long step);
+
+static const struct lpc_backend *cpu, *gpu;
+
+static float *host_random(size_t n, unsigned seed, float scale, int positive) {
+    float *x = malloc(n * sizeof(float));
+    srand(seed);
+    for (size_t i = 0; i < n; i++) {
+        float u = scale * (2.0f * (float)rand() / (float)RAND_MAX - 1.0f);
+        x[i] = positive ? fabsf(u) : u;
+    }
+    return x;
+}
+
+static float *dev_copy(const float *h, size_t n) {
+    float *d = gpu->alloc(n * sizeof(float));
+    gpu->upload(d, h, n * sizeof(float));
+    return d;
+}
+
+static double nse(const float *dev, const float *ref, size_t n) {
+    float *h = malloc(n * sizeof(float));
+    gpu->download(h, dev, n * sizeof(float));
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) num += ((double)h[i] - ref[i]) * ((double)h[i] - ref[i]), den += (double)ref[i] * ref[i];
+    free(h);
+    return num / (den > 0 ? den : 1e-30);
+}
+
+static int cmp(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+typedef void (*launch_fn)(void *ctx);
+static float time_us(launch_fn f, void *ctx) {
+    cudaEvent_t a, b;
+    cudaEventCreate(&a), cudaEventCreate(&b);
+    float runs[5];
+    for (int r = 0; r < 5; r++) {
+        gpu->synchronize();
+        cudaEventRecord(a, 0);
+        for (int i = 0; i < 200; i++) f(ctx);
+        cudaEventRecord(b, 0);
+        cudaEventSynchronize(b);
+        cudaEventElapsedTime(&runs[r], a, b);
+    }
+    qsort(runs, 5, sizeof *runs, cmp);
+    cudaEventDestroy(a), cudaEventDestroy(b);
+    return runs[2] * 1000.0f / 200.0f;
+}
+
+struct lv_ctx { int variant; size_t n; float *z, *v, *st, *gl, *xi, *g, *G; };
+static void lv_launch(void *c_) {
+    struct lv_ctx *c = c_;
+    if (c->variant == 0) {
+        struct lpc_langevin_params p = {0.05f, 0.99f, 1e-8f, 1, 1, 3, 0};
+        gpu->langevin_update(c->z, c->v, c->st, NULL, NULL, c->gl, c->xi, c->n, &p);
+    } else {
+        lab_langevin_unfused(c->z, c->v, c->st, c->gl, c->xi, c->g, c->G, c->n, 0.05f, 0.99f, 1e-8f, 3);
+    }
+}
+
+static void lab_langevin(size_t n) {
+    float *z = host_random(n, 1, 1, 0), *v = host_random(n, 2, 1, 1), *gl = host_random(n, 3, 3, 0), *xi = host_random(n, 4, 1, 0);
+    float *rz = malloc(n * sizeof(float)), *rv = malloc(n * sizeof(float)), rst[2] = {0, 0};
+    memcpy(rz, z, n * sizeof(float)), memcpy(rv, v, n * sizeof(float));
+    struct lpc_langevin_params p = {0.05f, 0.99f, 1e-8f, 1, 1, 3, 0};
+    cpu->langevin_update(rz, rv, rst, NULL, NULL, gl, xi, n, &p);
+    for (int variant = 0; variant < 2; variant++) {
+        struct lv_ctx c = {variant, n, dev_copy(z, n), dev_copy(v, n), gpu->alloc(2 * sizeof(float)), dev_copy(gl, n), dev_copy(xi, n),
+                           gpu->alloc(n * sizeof(float)), gpu->alloc(n * sizeof(float))};
+        lv_launch(&c);
+        double ez = nse(c.z, rz, n), ev = nse(c.v, rv, n), es = nse(c.st, rst, 2);
+        int valid = ez <= 1e-12 && ev <= 1e-12 && es <= 1e-10;
+        float us = valid ? time_us(lv_launch, &c) : -1.0f;
+        printf("{\"lab\":\"langevin_update\",\"variant\":%d,\"kind\":\"%s\",\"n\":%zu,\"valid\":%s,\"nse_z\":%.2g,\"us\":%.2f}\n", variant,
+               variant ? "unfused: 6 kernels" : "production: fused", n, valid ? "true" : "false", ez, us);
+        gpu->free(c.z), gpu->free(c.v), gpu->free(c.st), gpu->free(c.gl), gpu->free(c.xi), gpu->free(c.g), gpu->free(c.G);
+    }
+    free(z), free(v), free(gl), free(xi), free(rz), free(rv);
+}
+
+struct adam_ctx { int variant; size_t n; float *p, *m, *v, *g; };
+static void adam_launch(void *c_) {
+    struct adam_ctx *c = c_;
+    struct lpc_adam_params ap = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 7};
+    if (c->variant == 0) gpu->adam_update(c->p, c->m, c->v, c->g, c->n, &ap);
+    else lab_adam_unfused(c->p, c->m, c->v, c->g, c->n, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 7);
+}
+
+static void lab_adam(size_t n) {
+    float *p = host_random(n, 5, 1, 0), *m = host_random(n, 6, 0.1f, 0), *v = host_random(n, 7, 0.1f, 1), *g = host_random(n, 8, 1, 0);
+    float *rp = malloc(n * sizeof(float)), *rm = malloc(n * sizeof(float)), *rv = malloc(n * sizeof(float));
+    memcpy(rp, p, n * sizeof(float)), memcpy(rm, m, n * sizeof(float)), memcpy(rv, v, n * sizeof(float));
+    struct lpc_adam_params ap = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 7};
+    cpu->adam_update(rp, rm, rv, g, n, &ap);
+    for (int variant = 0; variant < 2; variant++) {
+        struct adam_ctx c = {variant, n, dev_copy(p, n), dev_copy(m, n), dev_copy(v, n), dev_copy(g, n)};
+        adam_launch(&c);
+        double ep = nse(c.p, rp, n);
+        int valid = ep <= 1e-12 && nse(c.m, rm, n) <= 1e-12 && nse(c.v, rv, n) <= 1e-12;
+        float us = valid ? time_us(adam_launch, &c) : -1.0f;
+        printf("{\"lab\":\"adam\",\"variant\":%d,\"kind\":\"%s\",\"n\":%zu,\"valid\":%s,\"nse_param\":%.2g,\"us\":%.2f}\n", variant,
+               variant ? "unfused: 3 kernels" : "production: fused", n, valid ? "true" : "false", ep, us);
+        gpu->free(c.p), gpu->free(c.m), gpu->free(c.v), gpu->free(c.g);
+    }
+    free(p), free(m), free(v), free(g), free(rp), free(rm), free(rv);
+}
+
+int main(int argc, char **argv) {
+    cpu = lpc_backend_cpu();
+    gpu = lpc_backend_cuda(0, 1);
+    if (!gpu) {
+        printf("SKIPPED: %s\n", lpc_last_error());
+        return 77;
+    }
+    size_t sizes[8] = {4096, 1048576};
+    int count = 2;
+    if (argc > 1) {
+        count = 0;
+        for (int i = 1; i < argc && count < 8; i++) sizes[count++] = (size_t)strtoull(argv[i], NULL, 10);
+    }
+    for (int i = 0; i < count; i++) {
+        lab_langevin(sizes[i]);
+        lab_adam(sizes[i]);
+    }
+    return 0;
+}
