@@ -24,16 +24,12 @@ int lpc_param_table_add(struct lpc_param_table *t, const char *name, int group, 
     for (int i = 0; i < ndim; i++) p->shape[i] = shape[i], p->count *= (size_t)shape[i];
     p->fan_in = fan_in;
     p->init_value = init_value;
-    if (t->count == 0 || t->params[t->count - 1].group != group) {
-        for (int g = t->count ? t->params[t->count - 1].group + 1 : 0; g <= group; g++) {
-            t->group_offset[g] = t->total;
-            t->group_count[g] = 0;
-        }
-    }
     p->offset = t->total;
     t->total += (p->count + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+    /* groups are contiguous and in order: this group ends here, the later (still empty) ones start here */
+    if (t->count == 0 || t->params[t->count - 1].group != group) t->group_offset[group] = p->offset;
     t->group_count[group] = t->total - t->group_offset[group];
-    for (int g = group + 1; g < LPC_N_GROUPS; g++) t->group_offset[g] = t->total;
+    for (int g = group + 1; g < LPC_N_GROUPS; g++) t->group_offset[g] = t->total, t->group_count[g] = 0;
     return t->count++;
 }
 
