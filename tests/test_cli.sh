@@ -88,6 +88,16 @@ if [ -d /usr/share/datasets/fashion-mnist ]; then
     expect "lpc sample writes a folder of PNGs" bash -c "'$LPC' sample --checkpoint run1/checkpoint --n 3 --out folder >/dev/null && test -s folder/000002.png"
     expect "lpc data summarises a folder of images" bash -c "'$LPC' data --dataset folder --data_path folder --image_size 28 --crop 0 --preview f.png | grep -q 'images:  3'"
     expect_error "folder/000000.png: smaller than the crop or image_size" -- data --dataset folder --data_path folder --image_size 32 --crop 0
+    # lpc data on fixtures of the other formats: a CIFAR-10 test batch of zeros (labels 0) and a
+    # CelebA-style folder (any stb-readable image under a .jpg name) with its partition file
+    mkdir -p cifar celeba/img_align_celeba
+    dd if=/dev/zero of=cifar/test_batch.bin bs=3073 count=10000 status=none
+    expect "lpc data summarises a CIFAR-10 batch" bash -c "'$LPC' data --dataset cifar10 --data_path cifar --split test --preview c.png | grep -q 'images:  10000'"
+    for i in 0 1 2; do cp folder/00000$i.png celeba/img_align_celeba/00000$((i + 1)).jpg; done
+    printf '000001.jpg 0\n000002.jpg 0\n000003.jpg 2\n' >celeba/list_eval_partition.txt
+    expect "lpc data summarises a CelebA-style folder" bash -c "'$LPC' data --dataset celeba --data_path celeba --crop 0 --image_size 16 --preview e.png | grep -q 'images:  2'"
+    head -c 3073 /dev/zero >cifar/test_batch.bin
+    expect_error "test_batch.bin: 3073 bytes, expected exactly 30730000" -- data --dataset cifar10 --data_path cifar --split test
     expect "lpc eval prints JSON" bash -c "'$LPC' eval --checkpoint run1/checkpoint --limit 20 --eval_samples 4 | grep -q '\"iwae_bits_per_dim\"'"
 else
     echo "skipping the run-directory checks: Fashion-MNIST is not installed"
