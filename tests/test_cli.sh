@@ -71,6 +71,11 @@ done
 "$LPC" train --help >train_help.txt
 expect "lpc train --help shows the langevin keys" grep -q -- "--langevin_step_size" train_help.txt
 
+# lpc bench on the CPU: one JSON line per measurement
+"$LPC" bench --bench_model fashion28 --batch_size 4 --langevin_steps 2 --bench_repeats 1 --bench_warmup 0 --device cpu >bench.jsonl 2>/dev/null
+expect "lpc bench prints the four measurements" test "$(grep -c '^{"bench":' bench.jsonl)" -eq 4
+expect "lpc bench reports Langevin steps/s and TFLOP/s" grep -q '"langevin_steps_per_s":[0-9].*"tflops"' bench.jsonl
+
 # an existing run directory is never overwritten without --resume or --overwrite
 if [ -d /usr/share/datasets/fashion-mnist ]; then
     args=(--limit 256 --batch_size 32 --iters 2 --langevin_steps 2 --channels 4,8 --device cpu --run_dir run1)
@@ -98,6 +103,7 @@ if [ -d /usr/share/datasets/fashion-mnist ]; then
     expect "lpc data summarises a CelebA-style folder" bash -c "'$LPC' data --dataset celeba --data_path celeba --crop 0 --image_size 16 --preview e.png | grep -q 'images:  2'"
     head -c 3073 /dev/zero >cifar/test_batch.bin
     expect_error "test_batch.bin: 3073 bytes, expected exactly 30730000" -- data --dataset cifar10 --data_path cifar --split test
+    expect "lpc eval with the Langevin proposal" bash -c "'$LPC' eval --checkpoint run1/checkpoint --limit 8 --eval_samples 4 --eval_proposal langevin | grep -q '\"proposal\":\"langevin\"'"
     expect "lpc eval prints JSON" bash -c "'$LPC' eval --checkpoint run1/checkpoint --limit 20 --eval_samples 4 | grep -q '\"iwae_bits_per_dim\"'"
 else
     echo "skipping the run-directory checks: Fashion-MNIST is not installed"
