@@ -65,7 +65,8 @@ void lpc_cuda_bias_act_forward(float *out, float *pre, const float *b, int n, in
 }
 void lpc_cuda_bias_act_backward(float *dpre, float *db, const float *dout, const float *pre, int n, int c, int hw, int act) {
     size_t total = (size_t)n * c * hw;
-    bias_act_backward_kernel<<<blocks_for(total), LPC_THREADS, 0, STREAM>>>(dpre, dout, pre, total, act);
+    if (!(act == LPC_ACT_NONE && dpre == dout)) /* an identity in place has nothing to do */
+        bias_act_backward_kernel<<<blocks_for(total), LPC_THREADS, 0, STREAM>>>(dpre, dout, pre, total, act);
     if (!db) return;
     long per_channel = (long)n * hw;
     int chunks = (int)((per_channel + BIAS_CHUNK - 1) / BIAS_CHUNK);

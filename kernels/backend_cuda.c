@@ -124,6 +124,8 @@ const struct lpc_backend *lpc_backend_cuda(int math_tf32, int deterministic) {
     LPC_CHECK_CURAND(curandSetStream(g, stream));
     lpc_cuda.curand = g;
     LPC_CHECK_CUDA(cudaMalloc((void **)&lpc_cuda.partials, (LPC_REDUCE_BLOCKS + 1) * sizeof(double)));
+    LPC_CHECK_CUDA(cudaMalloc((void **)&lpc_cuda.done, sizeof(unsigned)));
+    LPC_CHECK_CUDA(cudaMemsetAsync(lpc_cuda.done, 0, sizeof(unsigned), stream));
     size_t total;
     LPC_CHECK_CUDA(cudaMemGetInfo(&free_at_start, &total));
     ready = 1;

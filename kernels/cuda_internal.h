@@ -23,6 +23,7 @@ struct lpc_cuda_state {
     unsigned long long curand_seed;
     int curand_seeded;
     double *partials;      /* LPC_REDUCE_BLOCKS doubles + one result, device */
+    unsigned *done;        /* blocks finished, for kernels whose last block reduces (zero between launches) */
     double *row_scratch;   /* per-row doubles for the likelihood's log-sigma derivative */
     size_t row_scratch_len;
     int tf32, deterministic;

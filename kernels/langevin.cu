@@ -1,6 +1,7 @@
 // The Langevin update in one kernel (SPEC.md section 4 (b)): prior gradient, second-moment
 // preconditioner with bias correction, sqrt(2 gamma G) noise, the step, the sums over the kept states
-// and the chain statistics (block partials in double, added in order by one block: deterministic).
+// and the chain statistics (block partials in double, added in block order by the last block to
+// finish: deterministic, one launch).
 // Also the encoder head's sampling and objective gradients (SPEC.md 2.1 step 4, 2.2).
 #include <cuda_runtime.h>
 #include <math.h>
@@ -11,7 +12,8 @@
 
 #define STREAM ((cudaStream_t)lpc_cuda.stream)
 
-__global__ void langevin_kernel(float *z, float *v, double *partials, float *zsum, float *zsq, const float *grad_lik,
+__global__ void langevin_kernel(float *z, float *v, double *partials, unsigned *done, float *stats, float *zsum, float *zsq,
+                                const float *grad_lik,
                                 const float *xi, size_t n, float step_size, float beta, float eps, float bias_correction,
                                 int precond, int noise, int accumulate) {
     double acc_g = 0, acc_G = 0;
@@ -27,15 +29,22 @@ __global__ void langevin_kernel(float *z, float *v, double *partials, float *zsu
     }
     double sums[2] = {acc_g, acc_G};
     lpc_block_sums<LPC_THREADS, 2>(sums);
-    if (threadIdx.x == 0) partials[2 * blockIdx.x] = sums[0], partials[2 * blockIdx.x + 1] = sums[1];
-}
-
-__global__ void langevin_stats_kernel(float *stats, const double *partials, int blocks) {
+    /* the last block to finish adds the partials in block order: deterministic, and no second launch */
+    __shared__ bool last;
     if (threadIdx.x == 0) {
+        partials[2 * blockIdx.x] = sums[0], partials[2 * blockIdx.x + 1] = sums[1];
+        __threadfence();
+        last = atomicAdd(done, 1u) == gridDim.x - 1;
+    }
+    __syncthreads();
+    if (last && threadIdx.x == 0) {
+        __threadfence();
+        const volatile double *p = partials;
         double g = 0, G = 0;
-        for (int b = 0; b < blocks; b++) g += partials[2 * b], G += partials[2 * b + 1];
+        for (unsigned b = 0; b < gridDim.x; b++) g += p[2 * b], G += p[2 * b + 1];
         stats[0] += (float)g;
         stats[1] += (float)G;
+        *done = 0; /* ready for the next launch */
     }
 }
 
@@ -71,9 +80,9 @@ void lpc_cuda_langevin_update(float *z, float *v, float *stats, float *zsum, flo
     const float bias_correction = (float)(1.0 - pow((double)p->beta, (double)p->t));
     size_t want = (n + LPC_THREADS - 1) / LPC_THREADS;
     int blocks = (int)(want < 1 ? 1 : want > LPC_REDUCE_BLOCKS / 2 ? LPC_REDUCE_BLOCKS / 2 : want);
-    langevin_kernel<<<blocks, LPC_THREADS, 0, STREAM>>>(z, v, lpc_cuda.partials, zsum, zsq, grad_lik, xi, n, p->step_size,
-                                                        p->beta, p->eps, bias_correction, p->precond, p->noise, p->accumulate);
-    langevin_stats_kernel<<<1, 32, 0, STREAM>>>(stats, lpc_cuda.partials, blocks);
+    langevin_kernel<<<blocks, LPC_THREADS, 0, STREAM>>>(z, v, lpc_cuda.partials, lpc_cuda.done, stats, zsum, zsq, grad_lik,
+                                                        xi, n, p->step_size, p->beta, p->eps, bias_correction, p->precond,
+                                                        p->noise, p->accumulate);
 }
 
 void lpc_cuda_encoder_sample(float *z, const float *head, const float *eps, int n, int d) {

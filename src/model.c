@@ -213,7 +213,8 @@ void lpc_model_decoder_backward(struct lpc_model *m, float *grad_z, int n, int p
     for (int i = m->n_conv; i >= 1; i--) {
         struct lpc_layer *L = &m->dec[i];
         struct lpc_conv_shape s = with_batch(L->conv, n);
-        float *d_pre = bufs[which];
+        /* without an activation the gradient passes through unchanged: in place, nothing to copy */
+        float *d_pre = L->act == LPC_ACT_NONE ? (float *)d_out : bufs[which];
         be->bias_act_backward(d_pre, param_grads ? lpc_arena_grad(a, L->b) : NULL, d_out, L->pre, n, s.ci,
                               spatial(L), L->act);
         const float *layer_in = m->dec[i - 1].out;

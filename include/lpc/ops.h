@@ -69,7 +69,8 @@ struct lpc_backend {
     void (*conv2d_backward_filter)(float *dw, const float *dy, const float *x, const struct lpc_conv_shape *s);
 
     /* bias + activation over [n, c, hw]: pre += b (in place), out = act(pre); out may equal pre only
-     * for act = LPC_ACT_NONE. Backward: dpre = dout * act'(pre), db += sum of dpre (db may be NULL). */
+     * for act = LPC_ACT_NONE. Backward: dpre = dout * act'(pre), db += sum of dpre (db may be NULL); dpre
+     * may equal dout (in place; with act = LPC_ACT_NONE nothing is written then). */
     void (*bias_act_forward)(float *out, float *pre, const float *b, int n, int c, int hw, int act);
     void (*bias_act_backward)(float *dpre, float *db, const float *dout, const float *pre, int n, int c, int hw,
                               int act);

@@ -205,12 +205,14 @@ static void cpu_bias_act_forward(float *out, float *pre, const float *b, int n, 
 
 static void cpu_bias_act_backward(float *dpre, float *db, const float *dout, const float *pre, int n, int c, int hw,
                                   int act) {
+    if (!(act == LPC_ACT_NONE && dpre == dout)) { /* an identity in place has nothing to do */
 #pragma omp parallel for collapse(2) schedule(static) if ((size_t)n * c * hw > 65536)
-    for (int i = 0; i < n; i++)
-        for (int ch = 0; ch < c; ch++) {
-            size_t base = ((size_t)i * c + ch) * hw;
-            for (int j = 0; j < hw; j++) dpre[base + j] = dout[base + j] * lpc_pw_act_derivative(pre[base + j], act);
-        }
+        for (int i = 0; i < n; i++)
+            for (int ch = 0; ch < c; ch++) {
+                size_t base = ((size_t)i * c + ch) * hw;
+                for (int j = 0; j < hw; j++) dpre[base + j] = dout[base + j] * lpc_pw_act_derivative(pre[base + j], act);
+            }
+    }
     if (db)
         for (int ch = 0; ch < c; ch++) {
             double s = 0;
