@@ -67,7 +67,10 @@ void lpc_cuda_bias_act_backward(float *dpre, float *db, const float *dout, const
     size_t total = (size_t)n * c * hw;
     if (!(act == LPC_ACT_NONE && dpre == dout)) /* an identity in place has nothing to do */
         bias_act_backward_kernel<<<blocks_for(total), LPC_THREADS, 0, STREAM>>>(dpre, dout, pre, total, act);
-    if (!db) return;
+    if (db) lpc_cuda_bias_grad(db, dpre, n, c, hw);
+}
+
+void lpc_cuda_bias_grad(float *db, const float *d, int n, int c, int hw) {
     long per_channel = (long)n * hw;
     int chunks = (int)((per_channel + BIAS_CHUNK - 1) / BIAS_CHUNK);
     if (chunks > BIAS_MAX_CHUNKS) chunks = BIAS_MAX_CHUNKS;
@@ -76,7 +79,7 @@ void lpc_cuda_bias_act_backward(float *dpre, float *db, const float *dout, const
         LPC_CHECK_CUDA(cudaMalloc((void **)&bias_partials, (size_t)c * chunks * sizeof(double)));
         bias_partials_len = (size_t)c * chunks;
     }
-    bias_grad_partials<<<dim3(c, chunks), LPC_THREADS, 0, STREAM>>>(bias_partials, dpre, n, c, hw, chunks);
+    bias_grad_partials<<<dim3(c, chunks), LPC_THREADS, 0, STREAM>>>(bias_partials, d, n, c, hw, chunks);
     bias_grad_finish<<<(c + LPC_THREADS - 1) / LPC_THREADS, LPC_THREADS, 0, STREAM>>>(db, bias_partials, c, chunks);
 }
 }

@@ -66,7 +66,6 @@ static const struct lpc_backend cuda_backend = {
     .memory_used = cuda_memory_used,
     .fill = lpc_cuda_fill,
     .scale = lpc_cuda_scale,
-    .axpy = lpc_cuda_axpy,
     .sum_squares = lpc_cuda_sum_squares,
     .row_sum_squares = lpc_cuda_row_sum_squares,
     .dense_forward = lpc_cublas_dense_forward,

@@ -32,13 +32,13 @@ extern struct lpc_cuda_state lpc_cuda;
 
 void lpc_cuda_fill(float *x, float v, size_t n);
 void lpc_cuda_scale(float *x, float a, size_t n);
-void lpc_cuda_axpy(float *y, float a, const float *x, size_t n);
 double lpc_cuda_sum_squares(const float *x, size_t n);
 void lpc_cuda_row_sum_squares(float *out, const float *x, int rows, int cols);
 void lpc_cuda_add_bias_rows(float *y, const float *b, int n, int out);
-void lpc_cuda_column_sums(float *db, const float *dy, int n, int out);
 void lpc_cuda_bias_act_forward(float *out, float *pre, const float *b, int n, int c, int hw, int act);
 void lpc_cuda_bias_act_backward(float *dpre, float *db, const float *dout, const float *pre, int n, int c, int hw, int act);
+/* db[ch] += sum over the batch and positions of d [n, c, hw], deterministic (biases of every layer) */
+void lpc_cuda_bias_grad(float *db, const float *d, int n, int c, int hw);
 void lpc_cuda_likelihood(float *logp, float *dmu, float *dlog_sigma, const float *x, const float *mu,
                          const float *log_sigma, int n, int dim, int kind);
 void lpc_cuda_langevin_update(float *z, float *v, float *stats, float *zsum, float *zsq, const float *grad_lik,

@@ -1,6 +1,6 @@
 /* Dense layers on cuBLAS (SPEC.md section 4), row-major [n, features] tensors read as column-major
- * matrices; TF32 tensor-core math when `math = tf32`. Biases and their gradients are separate small
- * kernels (kernels/elementwise.cu), the latter a deterministic column sum. */
+ * matrices; TF32 tensor-core math when `math = tf32`. The bias is added by a small kernel
+ * (kernels/elementwise.cu); its gradient is the per-channel reduction every layer uses (kernels/act.cu). */
 #include <cublas_v2.h>
 
 #include "cuda_internal.h"
@@ -25,5 +25,5 @@ void lpc_cublas_dense_backward_params(float *dw, float *db, const float *dy, con
     const float one = 1.0f;
     /* dW (in x out) += X (in x n) DY^T (n x out) */
     LPC_CHECK_CUBLAS(cublasSgemm(handle(), CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, &one, x, in, dy, out, &one, dw, in));
-    if (db) lpc_cuda_column_sums(db, dy, n, out);
+    if (db) lpc_cuda_bias_grad(db, dy, n, out, 1); /* [n, out] is [n, c = out, hw = 1] */
 }

@@ -20,9 +20,6 @@ __global__ void fill_kernel(float *x, float v, size_t n) {
 __global__ void scale_kernel(float *x, float a, size_t n) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) x[i] *= a;
 }
-__global__ void axpy_kernel(float *y, float a, const float *x, size_t n) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) y[i] += a * x[i];
-}
 
 __device__ double block_sum(double v) {
     double a[1] = {v};
@@ -59,13 +56,6 @@ __global__ void add_bias_rows_kernel(float *y, const float *b, int n, int out) {
         y[i] += b[i % out];
 }
 
-__global__ void column_sums_kernel(float *db, const float *dy, int n, int out) {
-    int o = blockIdx.x * blockDim.x + threadIdx.x;
-    if (o >= out) return;
-    double acc = 0;
-    for (int i = 0; i < n; i++) acc += dy[(size_t)i * out + o];
-    db[o] += (float)acc;
-}
 
 extern "C" {
 
@@ -74,9 +64,6 @@ void lpc_cuda_fill(float *x, float v, size_t n) {
 }
 void lpc_cuda_scale(float *x, float a, size_t n) {
     if (n) scale_kernel<<<blocks_for(n), LPC_THREADS, 0, STREAM>>>(x, a, n);
-}
-void lpc_cuda_axpy(float *y, float a, const float *x, size_t n) {
-    if (n) axpy_kernel<<<blocks_for(n), LPC_THREADS, 0, STREAM>>>(y, a, x, n);
 }
 double lpc_cuda_sum_squares(const float *x, size_t n) {
     sum_squares_partials<<<LPC_REDUCE_BLOCKS, LPC_THREADS, 0, STREAM>>>(lpc_cuda.partials, x, n);
@@ -91,8 +78,5 @@ void lpc_cuda_row_sum_squares(float *out, const float *x, int rows, int cols) {
 }
 void lpc_cuda_add_bias_rows(float *y, const float *b, int n, int out) {
     add_bias_rows_kernel<<<blocks_for((size_t)n * out), LPC_THREADS, 0, STREAM>>>(y, b, n, out);
-}
-void lpc_cuda_column_sums(float *db, const float *dy, int n, int out) {
-    column_sums_kernel<<<(out + LPC_THREADS - 1) / LPC_THREADS, LPC_THREADS, 0, STREAM>>>(db, dy, n, out);
 }
 }

@@ -74,25 +74,28 @@ static void grad_objective(void) {
     lpc_model_encoder_backward(&m, d_head, B);
 }
 
-static void fd_params(const char *what, int first, int last, double (*loss)(void)) {
-    for (int k = first; k < last; k++) {
-        const struct lpc_param_info *p = &m.arena.table.params[k];
-        float *w = lpc_arena_param(&m.arena, k), *g = lpc_arena_grad(&m.arena, k);
-        size_t probes = p->count < 24 ? p->count : 24;
-        double num[24], ana[24];
-        for (size_t j = 0; j < probes; j++) {
-            size_t i = p->count <= 24 ? j : (j * 7919 + 13) % p->count;
-            float keep = w[i];
-            w[i] = keep + (float)H;
-            double lp = loss();
-            w[i] = keep - (float)H;
-            double lm = loss();
-            w[i] = keep;
-            num[j] = (lp - lm) / (2 * H), ana[j] = g[i];
-        }
-        double err = rel_error(ana, num, probes);
-        CHECK(err < TOL, "%s: d/d %s relative error %.3g (threshold %.0e)", what, p->name, err, TOL);
+/* central differences of loss w.r.t. up to 24 entries of w, against the analytic gradient g */
+static void fd_check(const char *what, const char *name, float *w, const float *g, size_t count, double (*loss)(void)) {
+    size_t probes = count < 24 ? count : 24;
+    double num[24], ana[24];
+    for (size_t j = 0; j < probes; j++) {
+        size_t i = count <= 24 ? j : (j * 7919 + 13) % count;
+        float keep = w[i];
+        w[i] = keep + (float)H;
+        double lp = loss();
+        w[i] = keep - (float)H;
+        double lm = loss();
+        w[i] = keep;
+        num[j] = (lp - lm) / (2 * H), ana[j] = g[i];
     }
+    double err = rel_error(ana, num, probes);
+    CHECK(err < TOL, "%s: d/d %s relative error %.3g (threshold %.0e)", what, name, err, TOL);
+}
+
+static void fd_params(const char *what, int first, int last, double (*loss)(void)) {
+    for (int k = first; k < last; k++)
+        fd_check(what, m.arena.table.params[k].name, lpc_arena_param(&m.arena, k), lpc_arena_grad(&m.arena, k),
+                 m.arena.table.params[k].count, loss);
 }
 
 static void setup(int likelihood) {
@@ -131,20 +134,9 @@ int main(void) {
         char what[64];
         snprintf(what, sizeof what, "log p(x, z) [%s]", name);
         fd_params(what, 0, n_dec, loss_joint);
-        double num[B * 3], ana[B * 3];
-        for (int i = 0; i < B * D; i++) {
-            ana[i] = m.grad_z[i] - z[i];
-            float keep = z[i];
-            z[i] = keep + (float)H;
-            double lp = loss_joint();
-            z[i] = keep - (float)H;
-            double lm = loss_joint();
-            z[i] = keep;
-            num[i] = (lp - lm) / (2 * H);
-        }
-        lpc_model_decode(&m, z, B);
-        double err = rel_error(ana, num, B * D);
-        CHECK(err < TOL, "%s: grad_z log p(x, z) relative error %.3g", what, err);
+        float grad_joint_z[B * 3]; /* the likelihood's part plus the prior's, -z */
+        for (int i = 0; i < B * D; i++) grad_joint_z[i] = m.grad_z[i] - z[i];
+        fd_check(what, "z", z, grad_joint_z, B * D, loss_joint);
         /* encoder head */
         lpc_arena_zero_grads(&m.arena, LPC_GROUP_ENCODER);
         loss_head();

@@ -15,7 +15,4 @@ double lpc_gaussian_logp(double x, double mu, double log_sigma, double *dmu, dou
  * x >= 1 - half bin) extended to -inf / +inf (Ho et al. 2020); computed stably in the tails. */
 double lpc_discretized_gaussian_logp(double x, double mu, double log_sigma, double *dmu, double *dlog_sigma);
 
-/* exp(u^2) erfc(u), accurate for all u (the scaled complementary error function). */
-double lpc_erfcx(double u);
-
 #endif

@@ -54,7 +54,6 @@ struct lpc_backend {
     /* elementwise and reductions */
     void (*fill)(float *x, float value, size_t n);
     void (*scale)(float *x, float a, size_t n);                 /* x *= a */
-    void (*axpy)(float *y, float a, const float *x, size_t n);  /* y += a x */
     double (*sum_squares)(const float *x, size_t n);            /* deterministic, returned to the host */
     void (*row_sum_squares)(float *out, const float *x, int rows, int cols); /* out[r] = sum_c x[r,c]^2 */
 

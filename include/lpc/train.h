@@ -47,7 +47,6 @@ int lpc_trainer_step(struct lpc_trainer *tr, struct lpc_step_metrics *out);
 int lpc_trainer_write_samples(struct lpc_trainer *tr, const char *path);
 /* The model's decoder target (for the chain and for evaluation): ctx is a struct lpc_model whose
  * x buffer holds the images. */
-extern const struct lpc_target lpc_model_target_proto;
 struct lpc_target lpc_model_target(struct lpc_model *m);
 
 /* The whole run of `lpc train`: run directory, logging, checkpoints, Ctrl-C, resume. */

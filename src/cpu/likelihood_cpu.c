@@ -27,8 +27,6 @@ double lpc_discretized_gaussian_logp(double x, double mu, double log_sigma, doub
     return r;
 }
 
-double lpc_erfcx(double u) { return lpc_pw_erfcx(u); }
-
 void lpc_likelihood_cpu(float *logp, float *dmu, float *dlog_sigma, const float *x, const float *mu,
                         const float *log_sigma, int n, int dim, int kind) {
     static double *row_dls; /* per-sample sums, added in order afterwards: deterministic */

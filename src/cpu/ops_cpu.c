@@ -50,10 +50,6 @@ static void cpu_scale(float *x, float a, size_t n) {
 #pragma omp parallel for schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) x[i] *= a;
 }
-static void cpu_axpy(float *y, float a, const float *x, size_t n) {
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (size_t i = 0; i < n; i++) y[i] += a * x[i];
-}
 
 #define REDUCE_CHUNKS 64
 static double cpu_sum_squares(const float *x, size_t n) {
@@ -79,6 +75,18 @@ static void cpu_row_sum_squares(float *out, const float *x, int rows, int cols) 
     }
 }
 
+/* db[ch] += sum over the batch and positions of d [n, c, hw], in double (the bias gradient of every layer) */
+static void channel_sums(float *db, const float *d, int n, int c, int hw) {
+    for (int ch = 0; ch < c; ch++) {
+        double s = 0;
+        for (int i = 0; i < n; i++) {
+            const float *row = d + ((size_t)i * c + ch) * hw;
+            for (int j = 0; j < hw; j++) s += row[j];
+        }
+        db[ch] += (float)s;
+    }
+}
+
 /* ---- dense ----------------------------------------------------------------------------------- */
 static void cpu_dense_forward(float *y, const float *x, const float *w, const float *b, int n, int in, int out) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
@@ -92,12 +100,7 @@ static void cpu_dense_backward_data(float *dx, const float *dy, const float *w, 
 static void cpu_dense_backward_params(float *dw, float *db, const float *dy, const float *x, int n, int in,
                                       int out) {
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, n, 1.0f, dy, out, x, in, 1.0f, dw, in);
-    if (db)
-        for (int o = 0; o < out; o++) {
-            double s = 0;
-            for (int i = 0; i < n; i++) s += dy[(size_t)i * out + o];
-            db[o] += (float)s;
-        }
+    if (db) channel_sums(db, dy, n, out, 1);
 }
 
 /* ---- convolution: im2col over the batch, col [ci*k*k, n*ho*wo] -------------------------------- */
@@ -213,15 +216,7 @@ static void cpu_bias_act_backward(float *dpre, float *db, const float *dout, con
                 for (int j = 0; j < hw; j++) dpre[base + j] = dout[base + j] * lpc_pw_act_derivative(pre[base + j], act);
             }
     }
-    if (db)
-        for (int ch = 0; ch < c; ch++) {
-            double s = 0;
-            for (int i = 0; i < n; i++) {
-                const float *d = dpre + ((size_t)i * c + ch) * hw;
-                for (int j = 0; j < hw; j++) s += d[j];
-            }
-            db[ch] += (float)s;
-        }
+    if (db) channel_sums(db, dpre, n, c, hw);
 }
 
 /* ---- Langevin step and Adam ------------------------------------------------------------------ */
@@ -264,7 +259,6 @@ static const struct lpc_backend cpu_backend = {
     .memory_used = cpu_memory_used,
     .fill = cpu_fill,
     .scale = cpu_scale,
-    .axpy = cpu_axpy,
     .sum_squares = cpu_sum_squares,
     .row_sum_squares = cpu_row_sum_squares,
     .dense_forward = cpu_dense_forward,
