@@ -34,9 +34,12 @@ echo "== kernel lab: fused kernels against the unfused sequences they replace"
 
 echo "== compute-sanitizer on a short training run"
 if command -v compute-sanitizer >/dev/null; then
+    # memcheck with the timed choice of convolution algorithms, racecheck with the deterministic one
     for tool in memcheck racecheck; do
+        det=true; [ $tool = memcheck ] && det=false
         compute-sanitizer --tool $tool --error-exitcode 3 "$LPC" bench --bench_model fashion28 --batch_size 16 \
-            --langevin_steps 3 --bench_repeats 1 --bench_warmup 0 --device cuda >"$OUT/sanitizer_$tool.log" 2>&1
+            --langevin_steps 3 --bench_repeats 1 --bench_warmup 0 --device cuda --deterministic $det \
+            >"$OUT/sanitizer_$tool.log" 2>&1
         echo "$tool: exit $?"
         tail -2 "$OUT/sanitizer_$tool.log"
     done

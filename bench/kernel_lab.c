@@ -3,6 +3,7 @@
  * Every variant is first checked against the CPU reference on the same inputs (normalised squared
  * error below the threshold of tests/test_gpu.c) and only then timed: CUDA events around 200
  * launches, median of 5 runs. Prints JSON lines.
+ * Then the decoder's fused layer ops (GEMM lowering) against cuDNN plus the bias-activation kernel.
  * usage: kernel_lab [n ...]   (default sizes: 4096 = cifar32's latents at batch 64, and 1,048,576) */
 #include <cuda_runtime.h>
 #include <math.h>
@@ -10,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cuda_internal.h"
 #include "lpc/check.h"
+#include "lpc/config.h"
 #include "lpc/ops.h"
 
 void lab_langevin_unfused(float *z, float *v, float *stats, const float *grad_lik, const float *xi, float *g, float *G,
@@ -57,9 +60,9 @@ static float time_us(launch_fn f, void *ctx) {
     float runs[5];
     for (int r = 0; r < 5; r++) {
         gpu->synchronize();
-        cudaEventRecord(a, 0);
+        cudaEventRecord(a, (cudaStream_t)lpc_cuda.stream);
         for (int i = 0; i < 200; i++) f(ctx);
-        cudaEventRecord(b, 0);
+        cudaEventRecord(b, (cudaStream_t)lpc_cuda.stream);
         cudaEventSynchronize(b);
         cudaEventElapsedTime(&runs[r], a, b);
     }
@@ -126,9 +129,49 @@ static void lab_adam(size_t n) {
     free(p), free(m), free(v), free(g), free(rp), free(rm), free(rv);
 }
 
+/* The decoder's layer ops: variant 0 the production path (the GEMM lowering: one GEMM and one fused
+ * gather kernel), variant 1 the unfused sequence (cuDNN convolution plus the bias-activation kernel). */
+struct layer_ctx { int op; struct lpc_conv_shape s; float *in, *w, *b, *pre, *out, *dout, *y; };
+static void layer_launch(void *c_) {
+    struct layer_ctx *c = c_;
+    if (c->op == 0) gpu->deconv_bias_act_forward(c->out, c->pre, c->in, c->w, c->b, &c->s, LPC_ACT_RELU);
+    else gpu->act_conv2d_forward(c->y, c->dout, c->pre, c->w, &c->s, LPC_ACT_RELU);
+}
+
+static void lab_decoder_layer(int n, int cin, int cout, int side) {
+    struct lpc_conv_shape s = {n, cout, 2 * side, 2 * side, cin, side, side, 4, 2, 1};
+    size_t nx = (size_t)n * cout * 4 * side * side, ny = (size_t)n * cin * side * side, nw = (size_t)cin * cout * 16;
+    float *in = host_random(ny, 1, 1, 0), *w = host_random(nw, 2, 0.1f, 0), *b = host_random(cout, 3, 0.1f, 0);
+    float *dout = host_random(nx, 4, 1, 0), *pre = malloc(nx * sizeof(float)), *out = malloc(nx * sizeof(float));
+    float *y = malloc(ny * sizeof(float)), *scratch = malloc(nx * sizeof(float));
+    cpu->deconv_bias_act_forward(out, pre, in, w, b, &s, LPC_ACT_RELU);
+    memcpy(scratch, dout, nx * sizeof(float));
+    cpu->act_conv2d_forward(y, scratch, pre, w, &s, LPC_ACT_RELU);
+    const char *names[2] = {"deconv_bias_act_forward", "act_conv2d_forward"};
+    for (int op = 0; op < 2; op++)
+        for (int variant = 0; variant < 2; variant++) {
+            lpc_backend_cuda(0, 1, variant ? LPC_CONV_CUDNN : LPC_CONV_GEMM);
+            struct layer_ctx c = {op, s, dev_copy(in, ny), dev_copy(w, nw), dev_copy(b, cout), dev_copy(pre, nx),
+                                  gpu->alloc(nx * sizeof(float)), dev_copy(dout, nx), gpu->alloc(ny * sizeof(float))};
+            layer_launch(&c); /* the act_conv2d_forward check reads the CPU's pre, uploaded above */
+            double e = op == 0 ? nse(c.out, out, nx) : nse(c.y, y, ny);
+            if (op == 0 && e <= 1e-9) e = nse(c.pre, pre, nx) > e ? nse(c.pre, pre, nx) : e;
+            int valid = e <= 1e-9;
+            float us = valid ? time_us(layer_launch, &c) : -1.0f;
+            printf("{\"lab\":\"%s\",\"variant\":%d,\"kind\":\"%s\",\"shape\":\"n%d %d->%d %dx%d\",\"valid\":%s,"
+                   "\"nse\":%.2g,\"us\":%.2f}\n",
+                   names[op], variant, variant ? "unfused: cuDNN + bias-activation kernel" : "production: GEMM + fused gather",
+                   n, cin, cout, side, side, valid ? "true" : "false", e, us);
+            gpu->free(c.in), gpu->free(c.w), gpu->free(c.b), gpu->free(c.pre), gpu->free(c.out), gpu->free(c.dout),
+                gpu->free(c.y);
+        }
+    lpc_backend_cuda(0, 1, LPC_CONV_AUTO);
+    free(in), free(w), free(b), free(dout), free(pre), free(out), free(y), free(scratch);
+}
+
 int main(int argc, char **argv) {
     cpu = lpc_backend_cpu();
-    gpu = lpc_backend_cuda(0, 1);
+    gpu = lpc_backend_cuda(0, 1, LPC_CONV_AUTO);
     if (!gpu) {
         printf("SKIPPED: %s\n", lpc_last_error());
         return 77;
@@ -143,5 +186,9 @@ int main(int argc, char **argv) {
         lab_langevin(sizes[i]);
         lab_adam(sizes[i]);
     }
+    /* the decoder layers of cifar32 at batch 64 (fp32 math, so that the CPU check is tight) */
+    lab_decoder_layer(64, 128, 64, 4);
+    lab_decoder_layer(64, 64, 32, 8);
+    lab_decoder_layer(64, 32, 3, 16);
     return 0;
 }

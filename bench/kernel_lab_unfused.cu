@@ -3,6 +3,11 @@
 #include <cuda_runtime.h>
 #include <math.h>
 
+#include "cuda_internal.h"
+
+/* on the backend's stream, like the production kernels, so that both are timed alike */
+#define STREAM ((cudaStream_t)lpc_cuda.stream)
+
 #define THREADS 256
 static unsigned blocks(size_t n) { return (unsigned)((n + THREADS - 1) / THREADS); }
 
@@ -52,19 +57,19 @@ __global__ void k_adam_p(float *p, const float *m, const float *v, float lr, flo
 extern "C" void lab_langevin_unfused(float *z, float *v, float *stats, const float *grad_lik, const float *xi, float *g,
                                      float *G, size_t n, float gamma, float beta, float eps, int t) {
     float bc = (float)(1.0 - pow((double)beta, (double)t));
-    k_sub<<<blocks(n), THREADS>>>(g, grad_lik, z, n);
-    k_ema_sq<<<blocks(n), THREADS>>>(v, g, beta, n);
-    k_precond<<<blocks(n), THREADS>>>(G, v, bc, eps, n);
-    k_step<<<blocks(n), THREADS>>>(z, G, g, xi, gamma, n);
+    k_sub<<<blocks(n), THREADS, 0, STREAM>>>(g, grad_lik, z, n);
+    k_ema_sq<<<blocks(n), THREADS, 0, STREAM>>>(v, g, beta, n);
+    k_precond<<<blocks(n), THREADS, 0, STREAM>>>(G, v, bc, eps, n);
+    k_step<<<blocks(n), THREADS, 0, STREAM>>>(z, G, g, xi, gamma, n);
     unsigned rb = blocks(n) < 1024 ? blocks(n) : 1024;
-    k_abs_sum<<<rb, THREADS>>>(stats, g, n, 1);
-    k_abs_sum<<<rb, THREADS>>>(stats + 1, G, n, 0);
+    k_abs_sum<<<rb, THREADS, 0, STREAM>>>(stats, g, n, 1);
+    k_abs_sum<<<rb, THREADS, 0, STREAM>>>(stats + 1, G, n, 0);
 }
 
 extern "C" void lab_adam_unfused(float *p, float *m, float *v, const float *g, size_t n, float lr, float b1, float b2,
                                  float eps, float wd, long step) {
     float c1 = (float)(1.0 - pow((double)b1, (double)step)), c2 = (float)(1.0 - pow((double)b2, (double)step));
-    k_adam_m<<<blocks(n), THREADS>>>(m, g, b1, n);
-    k_adam_v<<<blocks(n), THREADS>>>(v, g, b2, n);
-    k_adam_p<<<blocks(n), THREADS>>>(p, m, v, lr, c1, c2, eps, wd, n);
+    k_adam_m<<<blocks(n), THREADS, 0, STREAM>>>(m, g, b1, n);
+    k_adam_v<<<blocks(n), THREADS, 0, STREAM>>>(v, g, b2, n);
+    k_adam_p<<<blocks(n), THREADS, 0, STREAM>>>(p, m, v, lr, c1, c2, eps, wd, n);
 }

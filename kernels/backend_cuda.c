@@ -1,5 +1,5 @@
-/* The CUDA backend instance (SPEC.md section 4): device memory, one stream, cuDNN convolutions,
- * cuBLAS dense layers, cuRAND's device Philox generator for the noise (the same sequence as the CPU's
+/* The CUDA backend instance (SPEC.md section 4): device memory, one stream, convolutions on cuDNN or
+ * lowered to cuBLAS GEMMs (kernels/conv.c picks), cuBLAS dense layers, cuRAND's device Philox generator for the noise (the same sequence as the CPU's
  * host generator from the same seed and offset) and the fused kernels of kernels/. */
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -71,9 +71,11 @@ static const struct lpc_backend cuda_backend = {
     .dense_forward = lpc_cublas_dense_forward,
     .dense_backward_data = lpc_cublas_dense_backward_data,
     .dense_backward_params = lpc_cublas_dense_backward_params,
-    .conv2d_forward = lpc_cudnn_conv_forward,
-    .conv2d_backward_data = lpc_cudnn_conv_backward_data,
-    .conv2d_backward_filter = lpc_cudnn_conv_backward_filter,
+    .conv2d_forward = lpc_cuda_conv2d_forward,
+    .conv2d_backward_data = lpc_cuda_conv2d_backward_data,
+    .conv2d_backward_filter = lpc_cuda_conv2d_backward_filter,
+    .deconv_bias_act_forward = lpc_cuda_deconv_bias_act_forward,
+    .act_conv2d_forward = lpc_cuda_act_conv2d_forward,
     .bias_act_forward = lpc_cuda_bias_act_forward,
     .bias_act_backward = lpc_cuda_bias_act_backward,
     .likelihood = lpc_cuda_likelihood,
@@ -88,13 +90,14 @@ static const struct lpc_backend cuda_backend = {
     .graph_destroy = lpc_cuda_graph_destroy,
 };
 
-const struct lpc_backend *lpc_backend_cuda(int math_tf32, int deterministic) {
+const struct lpc_backend *lpc_backend_cuda(int math_tf32, int deterministic, int conv_algo) {
     static int ready;
     if (ready) {
         if (math_tf32 != lpc_cuda.tf32 || deterministic != lpc_cuda.deterministic) {
             lpc_fail("the CUDA backend is already set up with other math/deterministic settings");
             return NULL;
         }
+        lpc_cuda.conv_algo = conv_algo;
         return &cuda_backend;
     }
     int count = 0;
@@ -109,6 +112,7 @@ const struct lpc_backend *lpc_backend_cuda(int math_tf32, int deterministic) {
     lpc_cuda.stream = stream;
     lpc_cuda.tf32 = math_tf32;
     lpc_cuda.deterministic = deterministic;
+    lpc_cuda.conv_algo = conv_algo;
     cublasHandle_t cb;
     LPC_CHECK_CUBLAS(cublasCreate(&cb));
     LPC_CHECK_CUBLAS(cublasSetStream(cb, stream));

@@ -27,6 +27,7 @@ struct lpc_cuda_state {
     double *row_scratch;   /* per-row doubles for the likelihood's log-sigma derivative */
     size_t row_scratch_len;
     int tf32, deterministic;
+    int conv_algo;         /* enum lpc_conv_algo */
 };
 extern struct lpc_cuda_state lpc_cuda;
 
@@ -49,6 +50,23 @@ void lpc_cuda_encoder_head_backward(float *d_head, float *terms, const float *he
                                     float n_states, int n, int d, float w_fwd, float w_rev, float w_vae, float scale);
 void lpc_cuda_adam(float *param, float *m, float *v, const float *grad, size_t n, const struct lpc_adam_params *p);
 
+/* kernels/conv.c: the convolution ops, cuDNN or the GEMM lowering by `conv_algo` */
+void lpc_cuda_conv2d_forward(float *y, const float *x, const float *w, const struct lpc_conv_shape *s);
+void lpc_cuda_conv2d_backward_data(float *dx, const float *dy, const float *w, const struct lpc_conv_shape *s);
+void lpc_cuda_conv2d_backward_filter(float *dw, const float *dy, const float *x, const struct lpc_conv_shape *s);
+void lpc_cuda_deconv_bias_act_forward(float *out, float *pre, const float *x, const float *w, const float *b,
+                                      const struct lpc_conv_shape *s, int act);
+void lpc_cuda_act_conv2d_forward(float *y, float *dout, const float *pre, const float *w,
+                                 const struct lpc_conv_shape *s, int act);
+/* kernels/conv_gemm.cu: cols is a workspace of lpc_gemm_conv_workspace(s) bytes. forward: y = conv(x, w),
+ * or with act >= 0 y = conv(x * act'(pre), w). backward_data: out = conv^T(dy, w), or with bias
+ * pre = conv^T(dy, w) + bias, out = act(pre). */
+size_t lpc_gemm_conv_workspace(const struct lpc_conv_shape *s);
+int lpc_gemm_conv_fits(const struct lpc_conv_shape *s); /* every tensor, workspace included, below 2^31 elements */
+void lpc_gemm_conv_forward(float *y, const float *x, const float *pre, int act, const struct lpc_conv_shape *s,
+                           const float *w, float *cols);
+void lpc_gemm_conv_backward_data(float *out, float *pre, const float *bias, int act, const float *dy, const float *w,
+                                 const struct lpc_conv_shape *s, float *cols);
 /* kernels/conv_cudnn.c */
 void lpc_cudnn_conv_forward(float *y, const float *x, const float *w, const struct lpc_conv_shape *s);
 void lpc_cudnn_conv_backward_data(float *dx, const float *dy, const float *w, const struct lpc_conv_shape *s);

@@ -193,8 +193,8 @@ void lpc_model_decode(struct lpc_model *m, const float *z, int n) {
     for (int i = 1; i <= m->n_conv; i++) {
         struct lpc_layer *L = &m->dec[i];
         struct lpc_conv_shape s = with_batch(L->conv, n);
-        be->conv2d_backward_data(L->pre, in, lpc_arena_param(a, L->w), &s);
-        be->bias_act_forward(L->out, L->pre, lpc_arena_param(a, L->b), n, s.ci, spatial(L), L->act);
+        be->deconv_bias_act_forward(L->out, L->pre, in, lpc_arena_param(a, L->w), lpc_arena_param(a, L->b), &s,
+                                    L->act);
         in = L->out;
     }
 }
@@ -213,14 +213,19 @@ void lpc_model_decoder_backward(struct lpc_model *m, float *grad_z, int n, int p
     for (int i = m->n_conv; i >= 1; i--) {
         struct lpc_layer *L = &m->dec[i];
         struct lpc_conv_shape s = with_batch(L->conv, n);
-        /* without an activation the gradient passes through unchanged: in place, nothing to copy */
-        float *d_pre = L->act == LPC_ACT_NONE ? (float *)d_out : bufs[which];
-        be->bias_act_backward(d_pre, param_grads ? lpc_arena_grad(a, L->b) : NULL, d_out, L->pre, n, s.ci,
-                              spatial(L), L->act);
-        const float *layer_in = m->dec[i - 1].out;
-        if (param_grads) be->conv2d_backward_filter(lpc_arena_grad(a, L->w), layer_in, d_pre, &s);
         float *d_in = bufs[which ^ 1];
-        be->conv2d_forward(d_in, d_pre, lpc_arena_param(a, L->w), &s);
+        if (!param_grads && L->act != LPC_ACT_NONE) {
+            /* the chain's steps: activation backward and convolution in one op; d_out is scratch */
+            be->act_conv2d_forward(d_in, (float *)d_out, L->pre, lpc_arena_param(a, L->w), &s, L->act);
+        } else {
+            /* without an activation the gradient passes through unchanged: in place, nothing to copy */
+            float *d_pre = L->act == LPC_ACT_NONE ? (float *)d_out : bufs[which];
+            be->bias_act_backward(d_pre, param_grads ? lpc_arena_grad(a, L->b) : NULL, d_out, L->pre, n, s.ci,
+                                  spatial(L), L->act);
+            const float *layer_in = m->dec[i - 1].out;
+            if (param_grads) be->conv2d_backward_filter(lpc_arena_grad(a, L->w), layer_in, d_pre, &s);
+            be->conv2d_forward(d_in, d_pre, lpc_arena_param(a, L->w), &s);
+        }
         d_out = d_in;
         which ^= 1;
     }

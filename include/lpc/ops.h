@@ -67,6 +67,16 @@ struct lpc_backend {
     void (*conv2d_backward_data)(float *dx, const float *dy, const float *w, const struct lpc_conv_shape *s);
     void (*conv2d_backward_filter)(float *dw, const float *dy, const float *x, const struct lpc_conv_shape *s);
 
+    /* The decoder's transposed-convolution layer with its bias and activation, fused where the backend
+     * can: pre = conv2d_backward_data(x, w) + b (per channel of [n, ci, h, w]), out = act(pre); out may
+     * equal pre only for act = LPC_ACT_NONE. */
+    void (*deconv_bias_act_forward)(float *out, float *pre, const float *x, const float *w, const float *b,
+                                    const struct lpc_conv_shape *s, int act);
+    /* Its backward to the layer's input when no parameter gradient is wanted (the chain's steps):
+     * y = conv2d_forward(dout * act'(pre), w). dout is scratch: its contents afterwards are unspecified. */
+    void (*act_conv2d_forward)(float *y, float *dout, const float *pre, const float *w,
+                               const struct lpc_conv_shape *s, int act);
+
     /* bias + activation over [n, c, hw]: pre += b (in place), out = act(pre); out may equal pre only
      * for act = LPC_ACT_NONE. Backward: dpre = dout * act'(pre), db += sum of dpre (db may be NULL); dpre
      * may equal dout (in place; with act = LPC_ACT_NONE nothing is written then). */
@@ -118,6 +128,7 @@ struct lpc_backend {
 
 const struct lpc_backend *lpc_backend_cpu(void);
 /* NULL when lpc was built without CUDA or no GPU is visible; why in lpc_last_error(). */
-const struct lpc_backend *lpc_backend_cuda(int math_tf32, int deterministic);
+/* conv_algo: enum lpc_conv_algo of config.h; it may change between calls, math and determinism not. */
+const struct lpc_backend *lpc_backend_cuda(int math_tf32, int deterministic, int conv_algo);
 
 #endif

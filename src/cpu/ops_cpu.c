@@ -219,6 +219,19 @@ static void cpu_bias_act_backward(float *dpre, float *db, const float *dout, con
     if (db) channel_sums(db, dpre, n, c, hw);
 }
 
+/* ---- the decoder's fused layer ops: on the CPU, the unfused sequence they stand for ------------- */
+static void cpu_deconv_bias_act_forward(float *out, float *pre, const float *x, const float *w, const float *b,
+                                        const struct lpc_conv_shape *s, int act) {
+    cpu_conv2d_backward_data(pre, x, w, s);
+    cpu_bias_act_forward(out, pre, b, s->n, s->ci, s->h * s->w, act);
+}
+
+static void cpu_act_conv2d_forward(float *y, float *dout, const float *pre, const float *w,
+                                   const struct lpc_conv_shape *s, int act) {
+    cpu_bias_act_backward(dout, NULL, dout, pre, s->n, s->ci, s->h * s->w, act);
+    cpu_conv2d_forward(y, dout, w, s);
+}
+
 /* ---- Langevin step and Adam ------------------------------------------------------------------ */
 static void cpu_langevin_update(float *z, float *precond_v, float *stats, float *zsum, float *zsq,
                                 const float *grad_lik, const float *xi, size_t n, const struct lpc_langevin_params *p) {
@@ -267,6 +280,8 @@ static const struct lpc_backend cpu_backend = {
     .conv2d_forward = cpu_conv2d_forward,
     .conv2d_backward_data = cpu_conv2d_backward_data,
     .conv2d_backward_filter = cpu_conv2d_backward_filter,
+    .deconv_bias_act_forward = cpu_deconv_bias_act_forward,
+    .act_conv2d_forward = cpu_act_conv2d_forward,
     .bias_act_forward = cpu_bias_act_forward,
     .bias_act_backward = cpu_bias_act_backward,
     .likelihood = lpc_likelihood_cpu,
