@@ -72,7 +72,7 @@
     X(bench, bench_model, ENUM, "cifar32", 0, 0, "fashion28|cifar32|celeba64|config",                          \
       "model of `lpc bench` (config: the [model] keys with the data set's image shape)")                      \
     X(bench, bench_repeats, INT, "5", 1, 1000, NULL, "timed repeats of each benchmark (median and spread)")    \
-    X(bench, bench_warmup, INT, "2", 0, 1000, NULL, "untimed warm-up repeats")
+    X(bench, bench_warmup, INT, "2", 0, 1000, NULL, "untimed warm-up repeats (at least 2 with CUDA graphs)")
 
 enum lpc_key_type { LPC_T_INT, LPC_T_FLOAT, LPC_T_BOOL, LPC_T_ENUM, LPC_T_STRING, LPC_T_INTLIST };
 
