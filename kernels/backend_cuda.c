@@ -127,7 +127,7 @@ const struct lpc_backend *lpc_backend_cuda(int math_tf32, int deterministic, int
     LPC_CHECK_CURAND(curandCreateGenerator(&g, CURAND_RNG_PSEUDO_PHILOX4_32_10));
     LPC_CHECK_CURAND(curandSetStream(g, stream));
     lpc_cuda.curand = g;
-    LPC_CHECK_CUDA(cudaMalloc((void **)&lpc_cuda.partials, (LPC_REDUCE_BLOCKS + 1) * sizeof(double)));
+    LPC_CHECK_CUDA(cudaMalloc((void **)&lpc_cuda.partials, LPC_PARTIALS_LEN * sizeof(double)));
     LPC_CHECK_CUDA(cudaMalloc((void **)&lpc_cuda.done, sizeof(unsigned)));
     LPC_CHECK_CUDA(cudaMemsetAsync(lpc_cuda.done, 0, sizeof(unsigned), stream));
     size_t total;

@@ -13,6 +13,9 @@ extern "C" {
 
 /* fixed launch geometry of every reduction, so results do not depend on anything but the data */
 #define LPC_REDUCE_BLOCKS 128
+/* the Langevin update's grid is at most this many blocks, two partial sums each */
+#define LPC_UPDATE_MAX_BLOCKS 1024
+#define LPC_PARTIALS_LEN (2 * LPC_UPDATE_MAX_BLOCKS > LPC_REDUCE_BLOCKS + 1 ? 2 * LPC_UPDATE_MAX_BLOCKS : LPC_REDUCE_BLOCKS + 1)
 #define LPC_THREADS 256
 
 struct lpc_cuda_state {
@@ -22,7 +25,7 @@ struct lpc_cuda_state {
     void *curand;          /* curandGenerator_t (device Philox) */
     unsigned long long curand_seed;
     int curand_seeded;
-    double *partials;      /* LPC_REDUCE_BLOCKS doubles + one result, device */
+    double *partials;      /* LPC_PARTIALS_LEN doubles, device: reduction partials + one result */
     unsigned *done;        /* blocks finished, for kernels whose last block reduces (zero between launches) */
     double *row_scratch;   /* per-row doubles for the likelihood's log-sigma derivative */
     size_t row_scratch_len;

@@ -1,6 +1,6 @@
 // The Langevin update in one kernel (SPEC.md section 4 (b)): prior gradient, second-moment
 // preconditioner with bias correction, sqrt(2 gamma G) noise, the step, the sums over the kept states
-// and the chain statistics (block partials in double, added in block order by the last block to
+// and the chain statistics (block partials in double, reduced in a fixed order by the last block to
 // finish: deterministic, one launch).
 // Also the encoder head's sampling and objective gradients (SPEC.md 2.1 step 4, 2.2).
 #include <cuda_runtime.h>
@@ -37,14 +37,17 @@ __global__ void langevin_kernel(float *z, float *v, double *partials, unsigned *
         last = atomicAdd(done, 1u) == gridDim.x - 1;
     }
     __syncthreads();
-    if (last && threadIdx.x == 0) {
+    if (last) { /* uniform over the block: the whole last block reduces the partials, in a fixed order */
         __threadfence();
         const volatile double *p = partials;
-        double g = 0, G = 0;
-        for (unsigned b = 0; b < gridDim.x; b++) g += p[2 * b], G += p[2 * b + 1];
-        stats[0] += (float)g;
-        stats[1] += (float)G;
-        *done = 0; /* ready for the next launch */
+        double total[2] = {0, 0};
+        for (unsigned b = threadIdx.x; b < gridDim.x; b += blockDim.x) total[0] += p[2 * b], total[1] += p[2 * b + 1];
+        lpc_block_sums<LPC_THREADS, 2>(total);
+        if (threadIdx.x == 0) {
+            stats[0] += (float)total[0];
+            stats[1] += (float)total[1];
+            *done = 0; /* ready for the next launch */
+        }
     }
 }
 
@@ -79,7 +82,8 @@ void lpc_cuda_langevin_update(float *z, float *v, float *stats, float *zsum, flo
                               const float *xi, size_t n, const struct lpc_langevin_params *p) {
     const float bias_correction = (float)(1.0 - pow((double)p->beta, (double)p->t));
     size_t want = (n + LPC_THREADS - 1) / LPC_THREADS;
-    int blocks = (int)(want < 1 ? 1 : want > LPC_REDUCE_BLOCKS / 2 ? LPC_REDUCE_BLOCKS / 2 : want);
+    /* one element per thread up to LPC_UPDATE_MAX_BLOCKS blocks: the grid depends on n only */
+    int blocks = (int)(want < 1 ? 1 : want > LPC_UPDATE_MAX_BLOCKS ? LPC_UPDATE_MAX_BLOCKS : want);
     langevin_kernel<<<blocks, LPC_THREADS, 0, STREAM>>>(z, v, lpc_cuda.partials, lpc_cuda.done, stats, zsum, zsq, grad_lik,
                                                         xi, n, p->step_size, p->beta, p->eps, bias_correction, p->precond,
                                                         p->noise, p->accumulate);
