@@ -11,7 +11,8 @@
  *    products in another order, so each output carries ~sqrt(K) 6e-8 relative error (K <= 2048 here),
  *    an nse near 1e-11; TF32 would give ~1e-6 and fail, as it should in this mode;
  *  - 1e-6 for the chain and training, where the host and device Philox normals differ by up to 3e-6
- *    and the differences above compound over T steps. */
+ *    and the differences above compound over T steps (1e-4 for z_T and 1e-5 for its log p with the
+ *    preconditioner, which amplifies them; see check_chain). */
 #include <string.h>
 #include <time.h>
 
