@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs on a GPU machine from a build made elsewhere with -DLPC_CUDA=ON -DLPC_STATIC_DEPS=ON:
-# the GPU parity tests, compute-sanitizer (memcheck and racecheck) on a short training run, and the
-# benchmarks; logs and JSON go to OUT_DIR. The ctest files of a build made on another machine point at
-# its paths, so the test programs are run directly.
+# the GPU parity tests, compute-sanitizer (memcheck and racecheck on a short benchmark run, memcheck on
+# a short training run with sample grids), and the benchmarks; logs and JSON go to OUT_DIR. The ctest
+# files of a build made on another machine point at its paths, so the test programs are run directly.
 # usage: bench/device.sh BUILD_DIR OUT_DIR [quick]
 set -uo pipefail
 BUILD=$(realpath "$1")
@@ -43,6 +43,24 @@ if command -v compute-sanitizer >/dev/null; then
         echo "$tool: exit $?"
         tail -2 "$OUT/sanitizer_$tool.log"
     done
+    # training with graphs and sample grids between replays (a grid's shapes may grow the workspace
+    # after the chain was captured), on a small fixture in the IDX format
+    fixture="$OUT/fixture"
+    mkdir -p "$fixture"
+    python3 - "$fixture" <<'PY'
+import gzip, os, random, struct, sys
+n, rng = 256, random.Random(1)
+with gzip.open(os.path.join(sys.argv[1], "train-images-idx3-ubyte.gz"), "wb") as f:
+    f.write(struct.pack(">IIII", 0x803, n, 28, 28) + bytes(rng.randrange(256) for _ in range(n * 784)))
+with gzip.open(os.path.join(sys.argv[1], "train-labels-idx1-ubyte.gz"), "wb") as f:
+    f.write(struct.pack(">II", 0x801, n) + bytes(rng.randrange(10) for _ in range(n)))
+PY
+    compute-sanitizer --tool memcheck --error-exitcode 3 "$LPC" train --data_path "$fixture" --device cuda \
+        --batch_size 32 --iters 12 --langevin_steps 3 --sample_every 4 --checkpoint_every 0 --deterministic false \
+        --run_dir "$OUT/fixture/run" >"$OUT/sanitizer_train.log" 2>&1
+    echo "memcheck (training with sample grids): exit $?"
+    tail -2 "$OUT/sanitizer_train.log"
+    rm -rf "$fixture"
 fi
 
 echo "== benchmarks: lpc and the PyTorch twin (bench/reference/lpc_torch.py)"

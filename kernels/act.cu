@@ -50,9 +50,6 @@ __global__ void bias_grad_finish(float *db, const double *partials, int c, int c
     db[ch] += (float)acc;
 }
 
-static double *bias_partials;
-static size_t bias_partials_len;
-
 static unsigned blocks_for(size_t n) {
     size_t b = (n + LPC_THREADS - 1) / LPC_THREADS;
     return (unsigned)(b < 1 ? 1 : b > 65535 * 4 ? 65535 * 4 : b);
@@ -74,11 +71,7 @@ void lpc_cuda_bias_grad(float *db, const float *d, int n, int c, int hw) {
     long per_channel = (long)n * hw;
     int chunks = (int)((per_channel + BIAS_CHUNK - 1) / BIAS_CHUNK);
     if (chunks > BIAS_MAX_CHUNKS) chunks = BIAS_MAX_CHUNKS;
-    if ((size_t)c * chunks > bias_partials_len) { /* grows during the first, uncaptured step only */
-        if (bias_partials) LPC_CHECK_CUDA(cudaFree(bias_partials));
-        LPC_CHECK_CUDA(cudaMalloc((void **)&bias_partials, (size_t)c * chunks * sizeof(double)));
-        bias_partials_len = (size_t)c * chunks;
-    }
+    double *bias_partials = (double *)lpc_cuda_workspace((size_t)c * chunks * sizeof(double));
     bias_grad_partials<<<dim3(c, chunks), LPC_THREADS, 0, STREAM>>>(bias_partials, d, n, c, hw, chunks);
     bias_grad_finish<<<(c + LPC_THREADS - 1) / LPC_THREADS, LPC_THREADS, 0, STREAM>>>(db, bias_partials, c, chunks);
 }

@@ -37,15 +37,8 @@ struct choice {
 
 static struct choice choices[MAX_CHOICES];
 static int n_choices;
-static float *cols;
-static size_t cols_bytes;
-
-static void grow_cols(size_t bytes) {
-    if (bytes <= cols_bytes) return;
-    if (cols) LPC_CHECK_CUDA(cudaFree(cols));
-    LPC_CHECK_CUDA(cudaMalloc((void **)&cols, bytes));
-    cols_bytes = bytes;
-}
+/* the lowering's column matrix lives in the backend's workspace, reserved when the path is chosen */
+static float *cols_for(const struct lpc_conv_shape *s) { return (float *)lpc_cuda_workspace(lpc_gemm_conv_workspace(s)); }
 
 static struct choice *choice_for(const struct lpc_conv_shape *s) {
     for (int i = 0; i < n_choices; i++)
@@ -64,10 +57,10 @@ static struct choice *choice_for(const struct lpc_conv_shape *s) {
 
 static void run(int op, int path, float *out, const float *in, const float *w, const struct lpc_conv_shape *s) {
     if (op == OP_FORWARD) {
-        if (path == LPC_CONV_GEMM) lpc_gemm_conv_forward(out, in, NULL, LPC_ACT_NONE, s, w, cols);
+        if (path == LPC_CONV_GEMM) lpc_gemm_conv_forward(out, in, NULL, LPC_ACT_NONE, s, w, cols_for(s));
         else lpc_cudnn_conv_forward(out, in, w, s);
     } else {
-        if (path == LPC_CONV_GEMM) lpc_gemm_conv_backward_data(out, NULL, NULL, LPC_ACT_NONE, in, w, s, cols);
+        if (path == LPC_CONV_GEMM) lpc_gemm_conv_backward_data(out, NULL, NULL, LPC_ACT_NONE, in, w, s, cols_for(s));
         else lpc_cudnn_conv_backward_data(out, in, w, s);
     }
 }
@@ -110,13 +103,13 @@ static int path_for(int op, float *out, const float *in, const float *w, const s
     if (!lpc_gemm_conv_fits(s)) { /* the lowering indexes with 32 bits */
         c->path[op] = LPC_CONV_CUDNN;
     } else if (lpc_cuda.conv_algo == LPC_CONV_GEMM) {
-        grow_cols(lpc_gemm_conv_workspace(s));
+        cols_for(s);
         c->path[op] = LPC_CONV_GEMM;
     } else if (lpc_cuda.deterministic) {
         c->path[op] = lpc_gemm_conv_workspace(s) <= DETERMINISTIC_GEMM_BYTES ? LPC_CONV_GEMM : LPC_CONV_CUDNN;
-        if (c->path[op] == LPC_CONV_GEMM) grow_cols(lpc_gemm_conv_workspace(s));
+        if (c->path[op] == LPC_CONV_GEMM) cols_for(s);
     } else {
-        grow_cols(lpc_gemm_conv_workspace(s));
+        cols_for(s);
         float t_cudnn = time_path(op, LPC_CONV_CUDNN, out, in, w, s);
         float t_gemm = time_path(op, LPC_CONV_GEMM, out, in, w, s);
         c->path[op] = t_gemm <= t_cudnn ? LPC_CONV_GEMM : LPC_CONV_CUDNN;
@@ -142,7 +135,7 @@ void lpc_cuda_conv2d_backward_filter(float *dw, const float *dy, const float *x,
 void lpc_cuda_deconv_bias_act_forward(float *out, float *pre, const float *x, const float *w, const float *b,
                                       const struct lpc_conv_shape *s, int act) {
     if (path_for(OP_BACKWARD_DATA, pre, x, w, s) == LPC_CONV_GEMM) {
-        lpc_gemm_conv_backward_data(out, pre, b, act, x, w, s, cols);
+        lpc_gemm_conv_backward_data(out, pre, b, act, x, w, s, cols_for(s));
     } else {
         lpc_cudnn_conv_backward_data(pre, x, w, s);
         lpc_cuda_bias_act_forward(out, pre, b, s->n, s->ci, s->h * s->w, act);
@@ -152,7 +145,7 @@ void lpc_cuda_deconv_bias_act_forward(float *out, float *pre, const float *x, co
 void lpc_cuda_act_conv2d_forward(float *y, float *dout, const float *pre, const float *w,
                                  const struct lpc_conv_shape *s, int act) {
     if (path_for(OP_FORWARD, y, dout, w, s) == LPC_CONV_GEMM) {
-        lpc_gemm_conv_forward(y, dout, pre, act, s, w, cols);
+        lpc_gemm_conv_forward(y, dout, pre, act, s, w, cols_for(s));
     } else {
         lpc_cuda_bias_act_backward(dout, NULL, dout, pre, s->n, s->ci, s->h * s->w, act);
         lpc_cudnn_conv_forward(y, dout, w, s);

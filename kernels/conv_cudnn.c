@@ -1,9 +1,10 @@
 /* Every cuDNN call of lpc (SPEC.md section 4): convolution forward, backward-data and backward-filter.
  * Descriptors and algorithms are made once per shape (the batch size included) and cached; the
  * algorithms come from cuDNN's heuristics (cudnnGet*_v7) under a workspace limit, restricted to
- * deterministic ones when `deterministic = true`; `math = tf32` allows tensor-core TF32. One
- * workspace serves every algorithm. A transposed convolution is the same shape read backwards: its
- * forward is backward-data, its gradients forward and backward-filter (see model.c). */
+ * deterministic ones when `deterministic = true`; `math = tf32` allows tensor-core TF32. The backend's
+ * one workspace (kernels/workspace.c) serves every algorithm. A transposed convolution is the same
+ * shape read backwards: its forward is backward-data, its gradients forward and backward-filter (see
+ * model.c). */
 #include <cuda_runtime.h>
 #include <cudnn.h>
 #include <string.h>
@@ -22,19 +23,33 @@ struct conv_plan {
     cudnnConvolutionFwdAlgo_t fwd;
     cudnnConvolutionBwdDataAlgo_t bwd_data;
     cudnnConvolutionBwdFilterAlgo_t bwd_filter;
+    size_t workspace; /* bytes the three algorithms need at most */
 };
 
 static struct conv_plan plans[MAX_SHAPES];
 static int n_plans;
-static void *workspace;
-static size_t workspace_size;
-
-static void grow_workspace(size_t bytes) {
-    if (bytes <= workspace_size) return;
-    if (workspace) LPC_CHECK_CUDA(cudaFree(workspace));
-    LPC_CHECK_CUDA(cudaMalloc(&workspace, bytes));
-    workspace_size = bytes;
+struct workspace {
+    void *ptr;
+    size_t bytes;
+};
+/* the backend's workspace for plan p: the plan reserved it when it was made */
+static struct workspace workspace_for(const struct conv_plan *p) {
+    struct workspace ws = {lpc_cuda_workspace(p->workspace), p->workspace};
+    return ws;
 }
+
+/* out = the first of the heuristics' `count` results (best first) that works within the workspace
+ * limit, and is deterministic if the backend must be; `fallback` if none does. The three result
+ * structs differ in type but share these fields. */
+#define PICK_ALGO(out, results, count, fallback)                                                            \
+    do {                                                                                                  \
+        int found_ = 0;                                                                                   \
+        for (int i_ = 0; i_ < (count) && !found_; i_++)                                                   \
+            if ((results)[i_].status == CUDNN_STATUS_SUCCESS && (results)[i_].memory <= WORKSPACE_LIMIT &&  \
+                (!lpc_cuda.deterministic || (results)[i_].determinism == CUDNN_DETERMINISTIC))             \
+                (out) = (results)[i_].algo, found_ = 1;                                                   \
+        if (!found_) (out) = (fallback);                                                                  \
+    } while (0)
 
 static cudnnHandle_t handle(void) { return (cudnnHandle_t)lpc_cuda.cudnn; }
 
@@ -56,65 +71,53 @@ static struct conv_plan *plan_for(const struct lpc_conv_shape *s) {
                                                     CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     LPC_CHECK_CUDNN(cudnnSetConvolutionMathType(p->conv, lpc_cuda.tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
 
-    const int det = lpc_cuda.deterministic;
-    int count;
     size_t need, most = 0;
+    int count;
     cudnnConvolutionFwdAlgoPerf_t fwd[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     LPC_CHECK_CUDNN(cudnnGetConvolutionForwardAlgorithm_v7(handle(), p->x, p->w, p->conv, p->y,
                                                            CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, fwd));
-    int found = 0;
-    for (int i = 0; i < count && !found; i++)
-        if (fwd[i].status == CUDNN_STATUS_SUCCESS && fwd[i].memory <= WORKSPACE_LIMIT &&
-            (!det || fwd[i].determinism == CUDNN_DETERMINISTIC))
-            p->fwd = fwd[i].algo, found = 1;
-    if (!found) p->fwd = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+    PICK_ALGO(p->fwd, fwd, count, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM);
     LPC_CHECK_CUDNN(cudnnGetConvolutionForwardWorkspaceSize(handle(), p->x, p->w, p->conv, p->y, p->fwd, &need));
     most = need > most ? need : most;
 
     cudnnConvolutionBwdDataAlgoPerf_t bd[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     LPC_CHECK_CUDNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle(), p->w, p->y, p->conv, p->x,
                                                                 CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count, bd));
-    found = 0;
-    for (int i = 0; i < count && !found; i++)
-        if (bd[i].status == CUDNN_STATUS_SUCCESS && bd[i].memory <= WORKSPACE_LIMIT &&
-            (!det || bd[i].determinism == CUDNN_DETERMINISTIC))
-            p->bwd_data = bd[i].algo, found = 1;
-    if (!found) p->bwd_data = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
+    PICK_ALGO(p->bwd_data, bd, count, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1);
     LPC_CHECK_CUDNN(cudnnGetConvolutionBackwardDataWorkspaceSize(handle(), p->w, p->y, p->conv, p->x, p->bwd_data, &need));
     most = need > most ? need : most;
 
     cudnnConvolutionBwdFilterAlgoPerf_t bf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     LPC_CHECK_CUDNN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle(), p->x, p->y, p->conv, p->w,
                                                                   CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count, bf));
-    found = 0;
-    for (int i = 0; i < count && !found; i++)
-        if (bf[i].status == CUDNN_STATUS_SUCCESS && bf[i].memory <= WORKSPACE_LIMIT &&
-            (!det || bf[i].determinism == CUDNN_DETERMINISTIC))
-            p->bwd_filter = bf[i].algo, found = 1;
-    if (!found) p->bwd_filter = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;
+    PICK_ALGO(p->bwd_filter, bf, count, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1);
     LPC_CHECK_CUDNN(cudnnGetConvolutionBackwardFilterWorkspaceSize(handle(), p->x, p->y, p->conv, p->w, p->bwd_filter, &need));
     most = need > most ? need : most;
-    grow_workspace(most);
+    p->workspace = most;
+    lpc_cuda_workspace(most);
     return p;
 }
 
 void lpc_cudnn_conv_forward(float *y, const float *x, const float *w, const struct lpc_conv_shape *s) {
     struct conv_plan *p = plan_for(s);
+    struct workspace ws = workspace_for(p);
     const float one = 1.0f, zero = 0.0f;
-    LPC_CHECK_CUDNN(cudnnConvolutionForward(handle(), &one, p->x, x, p->w, w, p->conv, p->fwd, workspace, workspace_size,
+    LPC_CHECK_CUDNN(cudnnConvolutionForward(handle(), &one, p->x, x, p->w, w, p->conv, p->fwd, ws.ptr, ws.bytes,
                                             &zero, p->y, y));
 }
 
 void lpc_cudnn_conv_backward_data(float *dx, const float *dy, const float *w, const struct lpc_conv_shape *s) {
     struct conv_plan *p = plan_for(s);
+    struct workspace ws = workspace_for(p);
     const float one = 1.0f, zero = 0.0f;
-    LPC_CHECK_CUDNN(cudnnConvolutionBackwardData(handle(), &one, p->w, w, p->y, dy, p->conv, p->bwd_data, workspace,
-                                                 workspace_size, &zero, p->x, dx));
+    LPC_CHECK_CUDNN(cudnnConvolutionBackwardData(handle(), &one, p->w, w, p->y, dy, p->conv, p->bwd_data, ws.ptr,
+                                                 ws.bytes, &zero, p->x, dx));
 }
 
 void lpc_cudnn_conv_backward_filter(float *dw, const float *dy, const float *x, const struct lpc_conv_shape *s) {
     struct conv_plan *p = plan_for(s);
+    struct workspace ws = workspace_for(p);
     const float one = 1.0f; /* parameter gradients accumulate */
-    LPC_CHECK_CUDNN(cudnnConvolutionBackwardFilter(handle(), &one, p->x, x, p->y, dy, p->conv, p->bwd_filter, workspace,
-                                                   workspace_size, &one, p->w, dw));
+    LPC_CHECK_CUDNN(cudnnConvolutionBackwardFilter(handle(), &one, p->x, x, p->y, dy, p->conv, p->bwd_filter, ws.ptr,
+                                                   ws.bytes, &one, p->w, dw));
 }

@@ -27,8 +27,6 @@ struct lpc_cuda_state {
     int curand_seeded;
     double *partials;      /* LPC_PARTIALS_LEN doubles, device: reduction partials + one result */
     unsigned *done;        /* blocks finished, for kernels whose last block reduces (zero between launches) */
-    double *row_scratch;   /* per-row doubles for the likelihood's log-sigma derivative */
-    size_t row_scratch_len;
     int tf32, deterministic;
     int conv_algo;         /* enum lpc_conv_algo */
 };
@@ -78,6 +76,14 @@ void lpc_cudnn_conv_backward_filter(float *dw, const float *dy, const float *x, 
 void lpc_cublas_dense_forward(float *y, const float *x, const float *w, const float *b, int n, int in, int out);
 void lpc_cublas_dense_backward_data(float *dx, const float *dy, const float *w, int n, int in, int out);
 void lpc_cublas_dense_backward_params(float *dw, float *db, const float *dy, const float *x, int n, int in, int out);
+
+/* kernels/workspace.c: the one device workspace. lpc_cuda_workspace(bytes) returns it, grown to at
+ * least `bytes` first if needed (outside graph capture only); a pointer it returned stays valid for
+ * every graph captured with it. graph.c reports graphs made and destroyed. */
+void *lpc_cuda_workspace(size_t bytes);
+size_t lpc_cuda_workspace_bytes(void);
+void lpc_cuda_workspace_graph_created(void);
+void lpc_cuda_workspace_graph_destroyed(void);
 
 /* kernels/graph.c */
 void lpc_cuda_graph_begin(void);

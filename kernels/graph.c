@@ -16,9 +16,13 @@ void *lpc_cuda_graph_end(void) {
     LPC_CHECK_CUDA(cudaStreamEndCapture(STREAM, &graph));
     LPC_CHECK_CUDA(cudaGraphInstantiate(&exec, graph, 0));
     LPC_CHECK_CUDA(cudaGraphDestroy(graph));
+    lpc_cuda_workspace_graph_created();
     return exec;
 }
 
 void lpc_cuda_graph_launch(void *graph) { LPC_CHECK_CUDA(cudaGraphLaunch((cudaGraphExec_t)graph, STREAM)); }
 
-void lpc_cuda_graph_destroy(void *graph) { LPC_CHECK_CUDA(cudaGraphExecDestroy((cudaGraphExec_t)graph)); }
+void lpc_cuda_graph_destroy(void *graph) {
+    LPC_CHECK_CUDA(cudaGraphExecDestroy((cudaGraphExec_t)graph));
+    lpc_cuda_workspace_graph_destroyed();
+}

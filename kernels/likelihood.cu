@@ -41,11 +41,7 @@ __global__ void add_rows_kernel(float *out, const double *rows, int n) {
 
 extern "C" void lpc_cuda_likelihood(float *logp, float *dmu, float *dlog_sigma, const float *x, const float *mu,
                                     const float *log_sigma, int n, int dim, int kind) {
-    if ((size_t)n > lpc_cuda.row_scratch_len) {
-        if (lpc_cuda.row_scratch) LPC_CHECK_CUDA(cudaFree(lpc_cuda.row_scratch));
-        LPC_CHECK_CUDA(cudaMalloc((void **)&lpc_cuda.row_scratch, (size_t)n * sizeof(double)));
-        lpc_cuda.row_scratch_len = (size_t)n;
-    }
-    likelihood_kernel<<<n, LIK_THREADS, 0, STREAM>>>(logp, dmu, lpc_cuda.row_scratch, x, mu, log_sigma, dim, kind);
-    if (dlog_sigma) add_rows_kernel<<<1, 1, 0, STREAM>>>(dlog_sigma, lpc_cuda.row_scratch, n);
+    double *rows = (double *)lpc_cuda_workspace((size_t)n * sizeof(double)); /* per-row log-sigma derivatives */
+    likelihood_kernel<<<n, LIK_THREADS, 0, STREAM>>>(logp, dmu, rows, x, mu, log_sigma, dim, kind);
+    if (dlog_sigma) add_rows_kernel<<<1, 1, 0, STREAM>>>(dlog_sigma, rows, n);
 }

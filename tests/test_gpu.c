@@ -353,6 +353,50 @@ static void check_training(void) {
     }
 }
 
+/* A graph captured before the backend's workspace grows must keep working: the buffer it was captured
+ * with stays allocated. The workspace grows here when a larger shape is first seen, after the
+ * capture; buffers allocated right after the growth (where a freed workspace would be handed out again)
+ * are filled with a pattern that the replay must leave intact, and the replayed result must still
+ * match the CPU. compute-sanitizer memcheck (bench/device.sh) also sees any access to freed memory. */
+static void check_graph_survives_workspace_growth(uint64_t *s) {
+    lpc_backend_cuda(0, 1, LPC_CONV_GEMM);
+    struct lpc_conv_shape small = {8, 8, 16, 16, 16, 8, 8, 4, 2, 1}, big = {64, 64, 32, 32, 128, 16, 16, 4, 2, 1};
+    size_t nx = (size_t)8 * 8 * 16 * 16, ny = (size_t)8 * 16 * 8 * 8, nw = (size_t)16 * 8 * 16;
+    float *x = rnd(nx, s, 1), *w = rnd(nw, s, 1), *ref = malloc(ny * sizeof(float)), *got = malloc(ny * sizeof(float));
+    float *dx = gpu_buffer(nx, x), *dw = gpu_buffer(nw, w), *dy = gpu_buffer(ny, NULL);
+    cpu->conv2d_forward(ref, x, w, &small);
+    gpu->conv2d_forward(dy, dx, dw, &small); /* chooses the path and reserves its workspace */
+    gpu->graph_begin();
+    gpu->conv2d_forward(dy, dx, dw, &small);
+    void *graph = gpu->graph_end();
+    size_t bx = (size_t)64 * 64 * 32 * 32, by = (size_t)64 * 128 * 16 * 16, bw = (size_t)128 * 64 * 16;
+    float *bigx = gpu->alloc(bx * sizeof(float)), *bigw = gpu->alloc(bw * sizeof(float)), *bigy = gpu->alloc(by * sizeof(float));
+    gpu->conv2d_forward(bigy, bigx, bigw, &big); /* 64 MiB of columns: the workspace grows */
+    enum { FILLERS = 8 };
+    const size_t filler_n = (size_t)8 * 8 * 16 * 64; /* the small shape's column matrix */
+    float *fillers[FILLERS], *pattern = malloc(filler_n * sizeof(float)), *back = malloc(filler_n * sizeof(float));
+    for (size_t i = 0; i < filler_n; i++) pattern[i] = (float)(i % 1000) - 0.5f;
+    for (int f = 0; f < FILLERS; f++) {
+        fillers[f] = gpu->alloc(filler_n * sizeof(float));
+        gpu->upload(fillers[f], pattern, filler_n * sizeof(float));
+    }
+    gpu->fill(dy, 0.0f, ny);
+    gpu->graph_launch(graph);
+    gpu->synchronize();
+    gpu_fetch(got, dy, ny, "graph replayed after the workspace grew");
+    compare("graph replayed after the workspace grew", got, ref, ny, 1e-9);
+    int intact = 1;
+    for (int f = 0; f < FILLERS; f++) {
+        gpu->download(back, fillers[f], filler_n * sizeof(float));
+        intact &= memcmp(back, pattern, filler_n * sizeof(float)) == 0;
+        gpu->free(fillers[f]);
+    }
+    CHECK(intact, "a graph replayed after the workspace grew wrote into memory allocated since");
+    gpu->graph_destroy(graph);
+    gpu->free(bigx), gpu->free(bigw), gpu->free(bigy);
+    free(x), free(w), free(ref), free(got), free(pattern), free(back);
+}
+
 int main(void) {
     cpu = lpc_backend_cpu();
     gpu = lpc_backend_cuda(0, 1, LPC_CONV_AUTO);
@@ -363,6 +407,7 @@ int main(void) {
     uint64_t seed = getenv("LPC_TEST_SEED") ? strtoull(getenv("LPC_TEST_SEED"), NULL, 10) : (uint64_t)time(NULL);
     printf("test_gpu: random inputs from seed %llu (set LPC_TEST_SEED to repeat)\n", (unsigned long long)seed);
     uint64_t s = seed;
+    check_graph_survives_workspace_growth(&s); /* first: the workspace is still small */
     struct lpc_conv_shape shapes[] = {{1, 1, 5, 5, 2, 0, 0, 4, 2, 1}, {2, 3, 7, 6, 4, 0, 0, 3, 1, 1},
                                       {3, 2, 8, 8, 5, 0, 0, 4, 2, 1}, {64, 32, 14, 14, 64, 0, 0, 4, 2, 1}};
     /* both convolution paths; deterministic mode's auto, used from here on, is the gemm path */
