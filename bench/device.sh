@@ -28,20 +28,23 @@ cat "$OUT/environment.txt"
 echo "== GPU parity tests"
 "$BUILD/tests/test_gpu" 2>&1 | tee "$OUT/test_gpu.log"
 gpu_rc=${PIPESTATUS[0]}
+"$BUILD/tests/test_gpu" --tf32 2>&1 | tee "$OUT/test_gpu_tf32.log"
+[ "${PIPESTATUS[0]}" = 0 ] || gpu_rc=1
 
 echo "== kernel lab: fused kernels against the unfused sequences they replace"
 [ -x "$BUILD/kernel_lab" ] && "$BUILD/kernel_lab" 2>&1 | tee "$OUT/kernel_lab.jsonl"
 
 echo "== compute-sanitizer on a short training run"
 if command -v compute-sanitizer >/dev/null; then
-    # memcheck with the timed choice of convolution algorithms, racecheck with the deterministic one
-    for tool in memcheck racecheck; do
-        det=true; [ $tool = memcheck ] && det=false
-        compute-sanitizer --tool $tool --error-exitcode 3 "$LPC" bench --bench_model fashion28 --batch_size 16 \
-            --langevin_steps 3 --bench_repeats 1 --bench_warmup 0 --device cuda --deterministic $det \
-            >"$OUT/sanitizer_$tool.log" 2>&1
-        echo "$tool: exit $?"
-        tail -2 "$OUT/sanitizer_$tool.log"
+    # memcheck with the timed choice of convolution algorithms (which runs all three), racecheck with
+    # the deterministic choice and again with the implicit-GEMM kernels (the ones with shared memory)
+    for run in "memcheck false auto" "racecheck true auto" "racecheck true implicit"; do
+        read -r tool det algo <<<"$run"
+        compute-sanitizer --tool "$tool" --error-exitcode 3 "$LPC" bench --bench_model fashion28 --batch_size 16 \
+            --langevin_steps 3 --bench_repeats 1 --bench_warmup 0 --device cuda --deterministic "$det" \
+            --conv_algo "$algo" >"$OUT/sanitizer_${tool}_$algo.log" 2>&1
+        echo "$tool (conv_algo $algo): exit $?"
+        tail -2 "$OUT/sanitizer_${tool}_$algo.log"
     done
     # training with graphs and sample grids between replays (a grid's shapes may grow the workspace
     # after the chain was captured), on a small fixture in the IDX format

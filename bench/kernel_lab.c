@@ -3,7 +3,8 @@
  * Every variant is first checked against the CPU reference on the same inputs (normalised squared
  * error below the threshold of tests/test_gpu.c) and only then timed: CUDA events around 200
  * launches, median of 5 runs. Prints JSON lines.
- * Then the decoder's fused layer ops (GEMM lowering) against cuDNN plus the bias-activation kernel.
+ * Then the decoder's fused layer ops: the implicit-GEMM kernel, the GEMM lowering (GEMM + fused
+ * gather) and cuDNN plus the bias-activation kernel.
  * usage: kernel_lab [n ...]   (default sizes: 4096 = cifar32's latents at batch 64, and 1,048,576) */
 #include <cuda_runtime.h>
 #include <math.h>
@@ -129,8 +130,9 @@ static void lab_adam(size_t n) {
     free(p), free(m), free(v), free(g), free(rp), free(rm), free(rv);
 }
 
-/* The decoder's layer ops: variant 0 the production path (the GEMM lowering: one GEMM and one fused
- * gather kernel), variant 1 the unfused sequence (cuDNN convolution plus the bias-activation kernel). */
+/* The decoder's layer ops: variant 0 the implicit-GEMM kernel (one kernel), variant 1 the GEMM
+ * lowering (one GEMM and one fused gather kernel), variant 2 the unfused sequence (cuDNN convolution
+ * plus the bias-activation kernel). */
 struct layer_ctx { int op; struct lpc_conv_shape s; float *in, *w, *b, *pre, *out, *dout, *y; };
 static void layer_launch(void *c_) {
     struct layer_ctx *c = c_;
@@ -148,9 +150,11 @@ static void lab_decoder_layer(int n, int cin, int cout, int side) {
     memcpy(scratch, dout, nx * sizeof(float));
     cpu->act_conv2d_forward(y, scratch, pre, w, &s, LPC_ACT_RELU);
     const char *names[2] = {"deconv_bias_act_forward", "act_conv2d_forward"};
+    const int algos[3] = {LPC_CONV_IMPLICIT, LPC_CONV_GEMM, LPC_CONV_CUDNN};
+    const char *kinds[3] = {"implicit GEMM, one kernel", "GEMM + fused gather", "unfused: cuDNN + bias-activation kernel"};
     for (int op = 0; op < 2; op++)
-        for (int variant = 0; variant < 2; variant++) {
-            lpc_backend_cuda(0, 1, variant ? LPC_CONV_CUDNN : LPC_CONV_GEMM);
+        for (int variant = 0; variant < 3; variant++) {
+            lpc_backend_cuda(0, 1, algos[variant]);
             struct layer_ctx c = {op, s, dev_copy(in, ny), dev_copy(w, nw), dev_copy(b, cout), dev_copy(pre, nx),
                                   gpu->alloc(nx * sizeof(float)), dev_copy(dout, nx), gpu->alloc(ny * sizeof(float))};
             layer_launch(&c); /* the act_conv2d_forward check reads the CPU's pre, uploaded above */
@@ -160,7 +164,7 @@ static void lab_decoder_layer(int n, int cin, int cout, int side) {
             float us = valid ? time_us(layer_launch, &c) : -1.0f;
             printf("{\"lab\":\"%s\",\"variant\":%d,\"kind\":\"%s\",\"shape\":\"n%d %d->%d %dx%d\",\"valid\":%s,"
                    "\"nse\":%.2g,\"us\":%.2f}\n",
-                   names[op], variant, variant ? "unfused: cuDNN + bias-activation kernel" : "production: GEMM + fused gather",
+                   names[op], variant, kinds[variant],
                    n, cin, cout, side, side, valid ? "true" : "false", e, us);
             gpu->free(c.in), gpu->free(c.w), gpu->free(c.b), gpu->free(c.pre), gpu->free(c.out), gpu->free(c.dout),
                 gpu->free(c.y);
@@ -186,9 +190,12 @@ int main(int argc, char **argv) {
         lab_langevin(sizes[i]);
         lab_adam(sizes[i]);
     }
-    /* the decoder layers of cifar32 at batch 64 (fp32 math, so that the CPU check is tight) */
+    /* the decoder layers of cifar32 at batch 64 and two of celeba64 at batch 256 (fp32 math, so that
+     * the CPU check is tight; the implicit kernels then add three TF32 products per term) */
     lab_decoder_layer(64, 128, 64, 4);
     lab_decoder_layer(64, 64, 32, 8);
     lab_decoder_layer(64, 32, 3, 16);
+    lab_decoder_layer(256, 256, 128, 4);
+    lab_decoder_layer(256, 64, 32, 16);
     return 0;
 }

@@ -1,17 +1,21 @@
-/* The convolution ops of the CUDA backend: each call goes to cuDNN (kernels/conv_cudnn.c) or to the
- * GEMM lowering (kernels/conv_gemm.cu), by the `conv_algo` setting:
- *   cudnn  every convolution on cuDNN;
- *   gemm   forward and backward-data lowered to cuBLAS GEMMs with gather kernels, backward-filter on
- *          cuDNN;
- *   auto   per shape and operation, the faster of the two, timed once (as a replayed graph) when the
- *          shape is first seen, outside any graph capture. With `deterministic = true` no timing
- *          decides, so that a run never depends on a measurement: the lowering (whose kernels are
- *          deterministic) for shapes whose column workspace is at most 8 MiB, cuDNN above.
- * Shapes with a tensor or workspace of 2^31 elements or more always run on cuDNN.
- * The decoder's fused layer ops run as one GEMM and one fused gather kernel each on the gemm path:
- * transposed convolution + bias + activation (col2im adds the bias and applies the activation), and
- * the inference-only backward through activation and transposed convolution (im2col applies the
- * activation's derivative). On cuDNN they are the convolution plus the bias-activation kernel. */
+/* The convolution ops of the CUDA backend: each call goes to one of three implementations, by the
+ * `conv_algo` setting:
+ *   cudnn     cuDNN (kernels/conv_cudnn.c);
+ *   gemm      forward and backward-data lowered to strided-batched cuBLAS GEMMs with gather kernels
+ *             (kernels/conv_gemm.cu);
+ *   implicit  forward and backward-data as lpc's implicit-GEMM tensor-core kernels
+ *             (kernels/conv_implicit.cu);
+ *   auto      per shape and operation, the fastest of the three, timed once (as a replayed graph)
+ *             when the shape is first seen, outside any graph capture. With `deterministic = true` no
+ *             timing decides, so that a run never depends on a measurement: the lowering for shapes
+ *             whose column matrix is at most 8 MiB, cuDNN above (all three are deterministic).
+ * backward-filter always runs on cuDNN. Shapes with a tensor of 2^31 elements or more (or, for the
+ * lowering, such a column matrix) run on cuDNN.
+ * The decoder's fused layer ops are one kernel on the implicit path and one GEMM plus one gather
+ * kernel on the gemm path: transposed convolution + bias + activation (the epilogue or col2im adds
+ * the bias and applies the activation), and the inference-only backward through activation and
+ * convolution (the gather applies the activation's derivative). On cuDNN they are the convolution
+ * plus the bias-activation kernel. */
 #include <cuda_runtime.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,24 +25,42 @@
 #include "lpc/config.h"
 
 enum { OP_FORWARD, OP_BACKWARD_DATA, OP_COUNT };
+/* deterministic auto: the lowering up to this column workspace (bench/RESULTS.md has the timings
+ * behind it: on an H200 the lowering was faster for 5 of the 6 convolutions of cifar32 at batch 64,
+ * whose workspaces are at most 8 MiB, and cuDNN for most larger ones; the implicit kernels won only a
+ * few large shapes, by at most 20 %) */
+#define DETERMINISTIC_GEMM_BYTES ((size_t)8 << 20)
 #define MAX_CHOICES 128
 #define TIMED_CALLS 10
 #define TIMED_REPLAYS 3
-/* deterministic auto: the lowering up to this column workspace (bench/RESULTS.md has the timings
- * behind it: on an H200 the lowering was faster for 5 of the 6 convolutions of cifar32 at batch 64,
- * whose workspaces are at most 8 MiB, and cuDNN for most larger ones) */
-#define DETERMINISTIC_GEMM_BYTES ((size_t)8 << 20)
 
 struct choice {
     struct lpc_conv_shape s;
     int tf32, conv_algo;
-    int path[OP_COUNT]; /* LPC_CONV_CUDNN or LPC_CONV_GEMM; -1: not chosen yet */
+    int path[OP_COUNT]; /* LPC_CONV_CUDNN, _GEMM or _IMPLICIT; -1: not chosen yet */
 };
 
 static struct choice choices[MAX_CHOICES];
 static int n_choices;
-/* the lowering's column matrix lives in the backend's workspace, reserved when the path is chosen */
+/* the lowering's column matrix and the implicit GEMM's partial tiles live in the backend's workspace,
+ * reserved when the path is chosen */
 static float *cols_for(const struct lpc_conv_shape *s) { return (float *)lpc_cuda_workspace(lpc_gemm_conv_workspace(s)); }
+static void *partials_for(const struct lpc_conv_shape *s) { return lpc_cuda_workspace(lpc_implicit_conv_workspace(s)); }
+
+static int path_fits(int path, const struct lpc_conv_shape *s) {
+    if (path == LPC_CONV_GEMM) return lpc_gemm_conv_fits(s);
+    if (path == LPC_CONV_IMPLICIT) return lpc_implicit_conv_fits(s);
+    return 1;
+}
+
+static void reserve(int path, const struct lpc_conv_shape *s) {
+    if (path == LPC_CONV_GEMM) cols_for(s);
+    if (path == LPC_CONV_IMPLICIT) partials_for(s);
+}
+
+static const char *path_name(int path) {
+    return path == LPC_CONV_GEMM ? "gemm" : path == LPC_CONV_IMPLICIT ? "implicit" : "cudnn";
+}
 
 static struct choice *choice_for(const struct lpc_conv_shape *s) {
     for (int i = 0; i < n_choices; i++)
@@ -58,9 +80,12 @@ static struct choice *choice_for(const struct lpc_conv_shape *s) {
 static void run(int op, int path, float *out, const float *in, const float *w, const struct lpc_conv_shape *s) {
     if (op == OP_FORWARD) {
         if (path == LPC_CONV_GEMM) lpc_gemm_conv_forward(out, in, NULL, LPC_ACT_NONE, s, w, cols_for(s));
+        else if (path == LPC_CONV_IMPLICIT) lpc_implicit_conv_forward(out, in, NULL, LPC_ACT_NONE, s, w, partials_for(s));
         else lpc_cudnn_conv_forward(out, in, w, s);
     } else {
         if (path == LPC_CONV_GEMM) lpc_gemm_conv_backward_data(out, NULL, NULL, LPC_ACT_NONE, in, w, s, cols_for(s));
+        else if (path == LPC_CONV_IMPLICIT)
+            lpc_implicit_conv_transposed(out, NULL, NULL, LPC_ACT_NONE, in, w, s, partials_for(s));
         else lpc_cudnn_conv_backward_data(out, in, w, s);
     }
 }
@@ -89,7 +114,7 @@ static float time_path(int op, int path, float *out, const float *in, const floa
     return ms / (TIMED_CALLS * TIMED_REPLAYS);
 }
 
-/* the path for this op and shape; the first time, also the GEMM workspace. Both candidates write only
+/* the path for this op and shape; the first time, also its workspace. The timed candidates write only
  * `out` (assigned, not accumulated), which the caller's call then overwrites. */
 static int path_for(int op, float *out, const float *in, const float *w, const struct lpc_conv_shape *s) {
     if (lpc_cuda.conv_algo == LPC_CONV_CUDNN) return LPC_CONV_CUDNN;
@@ -100,22 +125,29 @@ static int path_for(int op, float *out, const float *in, const float *w, const s
     if (capturing != cudaStreamCaptureStatusNone)
         lpc_die_internal("convolution", "path_for", __func__, __FILE__, __LINE__,
                          "a convolution shape was first seen inside a graph capture");
-    if (!lpc_gemm_conv_fits(s)) { /* the lowering indexes with 32 bits */
-        c->path[op] = LPC_CONV_CUDNN;
-    } else if (lpc_cuda.conv_algo == LPC_CONV_GEMM) {
-        cols_for(s);
-        c->path[op] = LPC_CONV_GEMM;
-    } else if (lpc_cuda.deterministic) {
-        c->path[op] = lpc_gemm_conv_workspace(s) <= DETERMINISTIC_GEMM_BYTES ? LPC_CONV_GEMM : LPC_CONV_CUDNN;
-        if (c->path[op] == LPC_CONV_GEMM) cols_for(s);
+    if (lpc_cuda.conv_algo != LPC_CONV_AUTO || lpc_cuda.deterministic) {
+        int want = lpc_cuda.conv_algo;
+        if (want == LPC_CONV_AUTO)
+            want = lpc_gemm_conv_workspace(s) <= DETERMINISTIC_GEMM_BYTES ? LPC_CONV_GEMM : LPC_CONV_CUDNN;
+        c->path[op] = path_fits(want, s) ? want : LPC_CONV_CUDNN;
+        reserve(c->path[op], s);
     } else {
-        cols_for(s);
-        float t_cudnn = time_path(op, LPC_CONV_CUDNN, out, in, w, s);
-        float t_gemm = time_path(op, LPC_CONV_GEMM, out, in, w, s);
-        c->path[op] = t_gemm <= t_cudnn ? LPC_CONV_GEMM : LPC_CONV_CUDNN;
-        fprintf(stderr, "lpc: convolution [%d, %d, %d, %d] <-> [%d, %d, %d, %d] k%d s%d %s: cudnn %.1f us, gemm %.1f us\n",
-                s->n, s->ci, s->h, s->w, s->n, s->co, s->ho, s->wo, s->k, s->stride,
-                op == OP_FORWARD ? "forward" : "backward-data", 1e3 * t_cudnn, 1e3 * t_gemm);
+        const int candidates[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM, LPC_CONV_IMPLICIT};
+        float best = 0;
+        char report[160] = "";
+        int used = 0;
+        for (int i = 0; i < 3; i++) {
+            if (!path_fits(candidates[i], s)) continue;
+            reserve(candidates[i], s);
+            float t = time_path(op, candidates[i], out, in, w, s);
+            if (c->path[op] < 0 || t < best) c->path[op] = candidates[i], best = t;
+            if (used < (int)sizeof report)
+                used += snprintf(report + used, sizeof report - used, "%s %s %.1f us", i ? "," : "",
+                                 path_name(candidates[i]), 1e3 * t);
+        }
+        fprintf(stderr, "lpc: convolution [%d, %d, %d, %d] <-> [%d, %d, %d, %d] k%d s%d %s:%s -> %s\n", s->n, s->ci,
+                s->h, s->w, s->n, s->co, s->ho, s->wo, s->k, s->stride, op == OP_FORWARD ? "forward" : "backward-data",
+                report, path_name(c->path[op]));
     }
     return c->path[op];
 }
@@ -134,8 +166,11 @@ void lpc_cuda_conv2d_backward_filter(float *dw, const float *dy, const float *x,
 
 void lpc_cuda_deconv_bias_act_forward(float *out, float *pre, const float *x, const float *w, const float *b,
                                       const struct lpc_conv_shape *s, int act) {
-    if (path_for(OP_BACKWARD_DATA, pre, x, w, s) == LPC_CONV_GEMM) {
+    const int path = path_for(OP_BACKWARD_DATA, pre, x, w, s);
+    if (path == LPC_CONV_GEMM) {
         lpc_gemm_conv_backward_data(out, pre, b, act, x, w, s, cols_for(s));
+    } else if (path == LPC_CONV_IMPLICIT) {
+        lpc_implicit_conv_transposed(out, pre, b, act, x, w, s, partials_for(s));
     } else {
         lpc_cudnn_conv_backward_data(pre, x, w, s);
         lpc_cuda_bias_act_forward(out, pre, b, s->n, s->ci, s->h * s->w, act);
@@ -144,8 +179,11 @@ void lpc_cuda_deconv_bias_act_forward(float *out, float *pre, const float *x, co
 
 void lpc_cuda_act_conv2d_forward(float *y, float *dout, const float *pre, const float *w,
                                  const struct lpc_conv_shape *s, int act) {
-    if (path_for(OP_FORWARD, y, dout, w, s) == LPC_CONV_GEMM) {
+    const int path = path_for(OP_FORWARD, y, dout, w, s);
+    if (path == LPC_CONV_GEMM) {
         lpc_gemm_conv_forward(y, dout, pre, act, s, w, cols_for(s));
+    } else if (path == LPC_CONV_IMPLICIT) {
+        lpc_implicit_conv_forward(y, dout, pre, act, s, w, partials_for(s));
     } else {
         lpc_cuda_bias_act_backward(dout, NULL, dout, pre, s->n, s->ci, s->h * s->w, act);
         lpc_cudnn_conv_forward(y, dout, w, s);

@@ -51,7 +51,7 @@ void lpc_cuda_encoder_head_backward(float *d_head, float *terms, const float *he
                                     float n_states, int n, int d, float w_fwd, float w_rev, float w_vae, float scale);
 void lpc_cuda_adam(float *param, float *m, float *v, const float *grad, size_t n, const struct lpc_adam_params *p);
 
-/* kernels/conv.c: the convolution ops, cuDNN or the GEMM lowering by `conv_algo` */
+/* kernels/conv.c: the convolution ops, on cuDNN, the GEMM lowering or the implicit GEMM by `conv_algo` */
 void lpc_cuda_conv2d_forward(float *y, const float *x, const float *w, const struct lpc_conv_shape *s);
 void lpc_cuda_conv2d_backward_data(float *dx, const float *dy, const float *w, const struct lpc_conv_shape *s);
 void lpc_cuda_conv2d_backward_filter(float *dw, const float *dy, const float *x, const struct lpc_conv_shape *s);
@@ -68,6 +68,15 @@ void lpc_gemm_conv_forward(float *y, const float *x, const float *pre, int act, 
                            const float *w, float *cols);
 void lpc_gemm_conv_backward_data(float *out, float *pre, const float *bias, int act, const float *dy, const float *w,
                                  const struct lpc_conv_shape *s, float *cols);
+/* kernels/conv_implicit.cu: implicit-GEMM tensor-core kernels; workspace: lpc_implicit_conv_workspace(s)
+ * bytes. forward: y = conv(x, w), or with act >= 0 y = conv(x * act'(pre), w). transposed: out =
+ * conv^T(dy, w), or with bias pre = conv^T(dy, w) + bias, out = act(pre). */
+size_t lpc_implicit_conv_workspace(const struct lpc_conv_shape *s);
+int lpc_implicit_conv_fits(const struct lpc_conv_shape *s);
+void lpc_implicit_conv_forward(float *y, const float *x, const float *pre, int act, const struct lpc_conv_shape *s,
+                               const float *w, void *workspace);
+void lpc_implicit_conv_transposed(float *out, float *pre, const float *bias, int act, const float *dy, const float *w,
+                                  const struct lpc_conv_shape *s, void *workspace);
 /* kernels/conv_cudnn.c */
 void lpc_cudnn_conv_forward(float *y, const float *x, const float *w, const struct lpc_conv_shape *s);
 void lpc_cudnn_conv_backward_data(float *dx, const float *dy, const float *w, const struct lpc_conv_shape *s);

@@ -7,9 +7,12 @@
  *  - 1e-12 for elementwise float ops computed with the same formula (pointwise.h) in the same
  *    precision: only contraction (FMA) differences, ~1e-7 relative per element, enter;
  *  - 1e-10 for the likelihood and the encoder head, computed in double on both sides and rounded;
- *  - 1e-9 for dense and convolution layers in fp32 (FMA math, no TF32): cuDNN and cuBLAS sum the K
+ *  - 1e-9 for dense and convolution layers in fp32 (FMA math, no TF32; the implicit-GEMM kernels add
+ *    three TF32 products per term, whose error is ~2^-22 relative): cuDNN and cuBLAS sum the K
  *    products in another order, so each output carries ~sqrt(K) 6e-8 relative error (K <= 2048 here),
  *    an nse near 1e-11; TF32 would give ~1e-6 and fail, as it should in this mode;
+ *  - with --tf32 (a second run, since math is fixed when the backend starts) only the convolution
+ *    checks, on every path, at 1e-5: TF32 rounds each operand to 11 significant bits, ~3e-7 nse;
  *  - 1e-6 for the chain and training, where the host and device Philox normals differ by up to 3e-6
  *    and the differences above compound over T steps (1e-4 for z_T and 1e-5 for its log p with the
  *    preconditioner, which amplifies them; see check_chain). */
@@ -28,6 +31,7 @@
 #define GUARD 64
 static const float SENTINEL = -7.77e33f;
 static const struct lpc_backend *cpu, *gpu;
+static double conv_nse = 1e-9; /* threshold of the convolution checks (1e-5 with --tf32) */
 
 /* device buffer with GUARD floats on either side set to SENTINEL; returns the inner pointer */
 static float *gpu_buffer(size_t n, const float *init) {
@@ -79,17 +83,17 @@ static void check_conv(struct lpc_conv_shape sh, uint64_t *s) {
     cpu->conv2d_forward(ref, x, w, &sh);
     gpu->conv2d_forward(dyo, dxx, dxw, &sh);
     gpu_fetch(got, dyo, ny, what);
-    compare(what, got, ref, ny, 1e-9);
+    compare(what, got, ref, ny, conv_nse);
     cpu->conv2d_backward_data(ref, dy, w, &sh);
     gpu->conv2d_backward_data(dx, ddy, dxw, &sh);
     gpu_fetch(got, dx, nx, "conv backward_data");
-    compare("conv backward_data", got, ref, nx, 1e-9);
+    compare("conv backward_data", got, ref, nx, conv_nse);
     float *ddw = gpu_buffer(nw, dw0);
     memcpy(ref, dw0, nw * sizeof(float));
     cpu->conv2d_backward_filter(ref, dy, x, &sh); /* accumulates onto dw0 */
     gpu->conv2d_backward_filter(ddw, ddy, dxx, &sh);
     gpu_fetch(got, ddw, nw, "conv backward_filter (+=)");
-    compare("conv backward_filter (+=)", got, ref, nw, 1e-9);
+    compare("conv backward_filter (+=)", got, ref, nw, conv_nse);
     free(x), free(w), free(dy), free(dw0), free(ref), free(got);
 }
 
@@ -110,9 +114,9 @@ static void check_decoder_layer(struct lpc_conv_shape sh, uint64_t *s) {
         float *d_pre = gpu_buffer(nx, NULL), *d_out = act == LPC_ACT_NONE ? d_pre : gpu_buffer(nx, NULL);
         gpu->deconv_bias_act_forward(d_out, d_pre, d_in, d_w, d_b, &sh, act);
         gpu_fetch(got, d_pre, nx, what);
-        compare(what, got, pre, nx, 1e-9);
+        compare(what, got, pre, nx, conv_nse);
         gpu_fetch(got, d_out, nx, what);
-        compare(what, got, out, nx, 1e-9);
+        compare(what, got, out, nx, conv_nse);
         snprintf(what, sizeof what, "act_conv2d_forward n%d %d->%d %dx%d act %d", sh.n, sh.ci, sh.co, sh.h, sh.w, act);
         memcpy(tmp, dout, sizeof(float) * nx);
         cpu->act_conv2d_forward(dy, tmp, pre, w, &sh, act);
@@ -121,7 +125,7 @@ static void check_decoder_layer(struct lpc_conv_shape sh, uint64_t *s) {
         float *d_dout = gpu_buffer(nx, dout), *d_dy = gpu_buffer(ny, NULL), *d_pre_ref = gpu_buffer(nx, pre);
         gpu->act_conv2d_forward(d_dy, d_dout, d_pre_ref, d_w, &sh, act);
         gpu_fetch(got, d_dy, ny, what);
-        compare(what, got, dy, ny, 1e-9);
+        compare(what, got, dy, ny, conv_nse);
     }
     free(in), free(w), free(b), free(dout), free(pre), free(out), free(tmp), free(got), free(dy);
 }
@@ -397,9 +401,11 @@ static void check_graph_survives_workspace_growth(uint64_t *s) {
     free(x), free(w), free(ref), free(got), free(pattern), free(back);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    const int tf32 = argc > 1 && strcmp(argv[1], "--tf32") == 0;
+    if (tf32) conv_nse = 1e-5;
     cpu = lpc_backend_cpu();
-    gpu = lpc_backend_cuda(0, 1, LPC_CONV_AUTO);
+    gpu = lpc_backend_cuda(tf32, 1, LPC_CONV_AUTO);
     if (!gpu) {
         printf("SKIPPED: %s\n", lpc_last_error());
         return 77;
@@ -407,19 +413,24 @@ int main(void) {
     uint64_t seed = getenv("LPC_TEST_SEED") ? strtoull(getenv("LPC_TEST_SEED"), NULL, 10) : (uint64_t)time(NULL);
     printf("test_gpu: random inputs from seed %llu (set LPC_TEST_SEED to repeat)\n", (unsigned long long)seed);
     uint64_t s = seed;
-    check_graph_survives_workspace_growth(&s); /* first: the workspace is still small */
-    struct lpc_conv_shape shapes[] = {{1, 1, 5, 5, 2, 0, 0, 4, 2, 1}, {2, 3, 7, 6, 4, 0, 0, 3, 1, 1},
-                                      {3, 2, 8, 8, 5, 0, 0, 4, 2, 1}, {64, 32, 14, 14, 64, 0, 0, 4, 2, 1}};
-    /* both convolution paths; deterministic mode's auto, used from here on, is the gemm path */
-    const int algos[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM};
-    for (int a = 0; a < 2; a++) {
-        printf("convolutions on %s\n", algos[a] == LPC_CONV_CUDNN ? "cuDNN" : "the GEMM lowering");
-        lpc_backend_cuda(0, 1, algos[a]);
+    if (!tf32) check_graph_survives_workspace_growth(&s); /* first: the workspace is still small */
+    /* odd sizes, kernels 3 and 4, strides 1 and 2 (with stride 2 and kernel 3 the transposed
+     * convolution's pixel classes have different tap counts), and shapes that split K over blocks */
+    struct lpc_conv_shape shapes[] = {{1, 1, 5, 5, 2, 0, 0, 4, 2, 1},     {2, 3, 7, 6, 4, 0, 0, 3, 1, 1},
+                                      {2, 3, 7, 9, 5, 0, 0, 3, 2, 1},     {3, 2, 8, 8, 5, 0, 0, 4, 2, 1},
+                                      {4, 16, 8, 8, 256, 0, 0, 4, 2, 1}, {64, 32, 14, 14, 64, 0, 0, 4, 2, 1}};
+    /* every convolution path; deterministic mode's auto, used from here on, is the gemm path for these */
+    const int algos[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM, LPC_CONV_IMPLICIT};
+    const char *algo_names[] = {"cuDNN", "the GEMM lowering", "the implicit GEMM"};
+    for (int a = 0; a < 3; a++) {
+        printf("convolutions on %s (%s)\n", algo_names[a], tf32 ? "tf32" : "fp32");
+        lpc_backend_cuda(tf32, 1, algos[a]);
         for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
             check_conv(shapes[i], &s);
             check_decoder_layer(shapes[i], &s);
         }
     }
+    if (tf32) return test_finish("test_gpu --tf32");
     lpc_backend_cuda(0, 1, LPC_CONV_AUTO);
     check_dense(1, 1, 1, &s);
     check_dense(5, 13, 7, &s);
@@ -430,8 +441,11 @@ int main(void) {
     check_langevin_adam_head(&s);
     check_chain();
     check_training();
-    printf("the chain and training again with every convolution on cuDNN\n");
+    printf("the chain and training again with every convolution on cuDNN, then on the implicit GEMM\n");
     lpc_backend_cuda(0, 1, LPC_CONV_CUDNN);
+    check_chain();
+    check_training();
+    lpc_backend_cuda(0, 1, LPC_CONV_IMPLICIT);
     check_chain();
     check_training();
     return test_finish("test_gpu");
