@@ -7,8 +7,8 @@
  *             (kernels/conv_implicit.cu);
  *   auto      per shape and operation, the fastest of the three, timed once (as a replayed graph)
  *             when the shape is first seen, outside any graph capture. With `deterministic = true` no
- *             timing decides, so that a run never depends on a measurement: the lowering for shapes
- *             whose column matrix is at most 8 MiB, cuDNN above (all three are deterministic).
+ *             timing decides, so that a run never depends on a measurement: a fixed rule from
+ *             measured timings (see deterministic_path; all three paths are deterministic).
  * backward-filter always runs on cuDNN. Shapes with a tensor of 2^31 elements or more (or, for the
  * lowering, such a column matrix) run on cuDNN.
  * The decoder's fused layer ops are one kernel on the implicit path and one GEMM plus one gather
@@ -25,11 +25,6 @@
 #include "lpc/config.h"
 
 enum { OP_FORWARD, OP_BACKWARD_DATA, OP_COUNT };
-/* deterministic auto: the lowering up to this column workspace (bench/RESULTS.md has the timings
- * behind it: on an H200 the lowering was faster for 5 of the 6 convolutions of cifar32 at batch 64,
- * whose workspaces are at most 8 MiB, and cuDNN for most larger ones; the implicit kernels won only a
- * few large shapes, by at most 20 %) */
-#define DETERMINISTIC_GEMM_BYTES ((size_t)8 << 20)
 #define MAX_CHOICES 128
 #define TIMED_CALLS 10
 #define TIMED_REPLAYS 3
@@ -114,6 +109,17 @@ static float time_path(int op, int path, float *out, const float *in, const floa
     return ms / (TIMED_CALLS * TIMED_REPLAYS);
 }
 
+/* deterministic auto: a fixed rule from whole-chain measurements with `deterministic = true` on an
+ * H200 (bench/RESULTS.md, 2026-11-28; cifar32 and celeba64 at batch 64 and 256). cuDNN restricted to
+ * its deterministic algorithms was the slowest path in every row. With fp32 math the implicit kernels
+ * (three TF32 products on tensor cores) for the layers with more than 4 image-side channels and the
+ * lowering for the image layer were the fastest mix in all four rows (7,686 / 3,379 / 2,531 / 814
+ * Langevin steps/s against 7,249 / 2,832 / 2,165 / 674 for the lowering alone); with tf32 math the
+ * lowering alone was fastest in three rows and within 1 % in the fourth. */
+static int deterministic_path(const struct lpc_conv_shape *s) {
+    return !lpc_cuda.tf32 && s->ci > 4 ? LPC_CONV_IMPLICIT : LPC_CONV_GEMM;
+}
+
 /* the path for this op and shape; the first time, also its workspace. The timed candidates write only
  * `out` (assigned, not accumulated), which the caller's call then overwrites. */
 static int path_for(int op, float *out, const float *in, const float *w, const struct lpc_conv_shape *s) {
@@ -127,8 +133,7 @@ static int path_for(int op, float *out, const float *in, const float *w, const s
                          "a convolution shape was first seen inside a graph capture");
     if (lpc_cuda.conv_algo != LPC_CONV_AUTO || lpc_cuda.deterministic) {
         int want = lpc_cuda.conv_algo;
-        if (want == LPC_CONV_AUTO)
-            want = lpc_gemm_conv_workspace(s) <= DETERMINISTIC_GEMM_BYTES ? LPC_CONV_GEMM : LPC_CONV_CUDNN;
+        if (want == LPC_CONV_AUTO) want = deterministic_path(s);
         c->path[op] = path_fits(want, s) ? want : LPC_CONV_CUDNN;
         reserve(c->path[op], s);
     } else {

@@ -419,7 +419,8 @@ int main(int argc, char **argv) {
     struct lpc_conv_shape shapes[] = {{1, 1, 5, 5, 2, 0, 0, 4, 2, 1},     {2, 3, 7, 6, 4, 0, 0, 3, 1, 1},
                                       {2, 3, 7, 9, 5, 0, 0, 3, 2, 1},     {3, 2, 8, 8, 5, 0, 0, 4, 2, 1},
                                       {4, 16, 8, 8, 256, 0, 0, 4, 2, 1}, {64, 32, 14, 14, 64, 0, 0, 4, 2, 1}};
-    /* every convolution path; deterministic mode's auto, used from here on, is the gemm path for these */
+    /* every convolution path; deterministic mode's auto, used from here on, mixes the implicit
+     * kernels (more than 4 image-side channels) and the lowering */
     const int algos[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM, LPC_CONV_IMPLICIT};
     const char *algo_names[] = {"cuDNN", "the GEMM lowering", "the implicit GEMM"};
     for (int a = 0; a < 3; a++) {

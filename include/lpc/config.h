@@ -60,7 +60,7 @@
     X(train, deterministic, BOOL, "true", 0, 0, NULL, "CUDA: only deterministic cuDNN algorithms")           \
     X(train, conv_algo, ENUM, "auto", 0, 0, "auto|cudnn|gemm|implicit",                                        \
       "CUDA convolutions: cuDNN, cuBLAS GEMMs with gather kernels, lpc's implicit-GEMM tensor-core kernels, " \
-      "or auto (the fastest per shape, timed once; with deterministic = true: gemm for small shapes, cuDNN above)") \
+      "or auto (the fastest per shape, timed once; with deterministic = true: a fixed rule from measured timings)") \
     X(train, threads, INT, "0", 0, 1024, NULL, "CPU threads (0: all cores)")                                   \
     X(train, run_dir, STRING, "", 0, 0, NULL, "run directory (empty: runs/ALGO-DATASET-DATE-TIME)")           \
     X(train, log_every, INT, "25", 1, 1e9, NULL, "write metrics every N steps")                                \
