@@ -150,11 +150,10 @@ __global__ void __launch_bounds__(THREADS) implicit_gemm_kernel(igemm g) {
     // k tile covers whole channels and every thread's gather offsets within a tile are the same for
     // all tiles: they are worked out once here, and a tile only adds its first channel's plane.
     // Otherwise every element's channel and tap are divided out.
-    constexpr bool whole = WHOLE;
     const int a_plane = a_h * a_w, b_plane = MODE == MODE_FORWARD ? 0 : g.ci * kk;
     int a_off[A_PER_THREAD], b_off = 0;
     unsigned a_valid = 0;
-    if (whole) {
+    if (WHOLE) {
 #pragma unroll
         for (int i = 0; i < A_PER_THREAD; i++) {
             const int kr = a_k + 2 * i, t = kr % taps;
@@ -172,17 +171,16 @@ __global__ void __launch_bounds__(THREADS) implicit_gemm_kernel(igemm g) {
 
     // one k tile into stage `st`: every element is a 4-byte cp.async, zero-filled where it falls
     // outside the tensor, so the loads of STAGES - 1 tiles are in flight while a tile is multiplied
-    constexpr bool has_pre = PRE;
     auto issue_tile = [&](int k0, int st) {
-        if (whole) {
+        if (WHOLE) {
             const int ch0 = k0 / taps;
             const float *src = a_img + (size_t)ch0 * a_plane;
-            const float *src_pre = has_pre ? pre_img + (size_t)ch0 * a_plane : nullptr;
+            const float *src_pre = PRE ? pre_img + (size_t)ch0 * a_plane : nullptr;
 #pragma unroll
             for (int i = 0; i < A_PER_THREAD; i++) {
                 const bool ok = (a_valid >> i & 1u) && k0 + a_k + 2 * i < k_end;
                 copy4(&As[st][a_k + 2 * i][a_m], ok ? src + a_off[i] : g.a, ok);
-                if (has_pre) copy4(&Ps[st][a_k + 2 * i][a_m], ok ? src_pre + a_off[i] : g.a, ok);
+                if (PRE) copy4(&Ps[st][a_k + 2 * i][a_m], ok ? src_pre + a_off[i] : g.a, ok);
             }
         } else {
 #pragma unroll
@@ -198,12 +196,12 @@ __global__ void __launch_bounds__(THREADS) implicit_gemm_kernel(igemm g) {
                     at = ((size_t)ch * a_h + y) * a_w + x;
                 }
                 copy4(&As[st][a_k + 2 * i][a_m], ok ? a_img + at : g.a, ok);
-                if (has_pre) copy4(&Ps[st][a_k + 2 * i][a_m], ok ? pre_img + at : g.a, ok);
+                if (PRE) copy4(&Ps[st][a_k + 2 * i][a_m], ok ? pre_img + at : g.a, ok);
             }
         }
         const int kl = tid % BK, r = k0 + kl;
         const float *w_tile = g.weight;
-        if (MODE == MODE_TRANSPOSED && whole) w_tile += (size_t)(k0 / taps) * b_plane + b_off;
+        if (MODE == MODE_TRANSPOSED && WHOLE) w_tile += (size_t)(k0 / taps) * b_plane + b_off;
 #pragma unroll
         for (int i = 0; i < B_PER_THREAD; i++) {
             const int nl = tid / BK + i * (THREADS / BK), col = n0 + nl;
@@ -212,7 +210,7 @@ __global__ void __launch_bounds__(THREADS) implicit_gemm_kernel(igemm g) {
             if (ok) {
                 if (MODE == MODE_FORWARD) {
                     src = g.weight + (size_t)col * K + r;
-                } else if (whole) {
+                } else if (WHOLE) {
                     src = w_tile + col * kk;
                 } else {
                     const int o = r / taps, t = r % taps;
