@@ -28,11 +28,10 @@
 
 #define STREAM ((cudaStream_t)lpc_cuda.stream)
 
-#define BM 64
 #define BK 16
 #define STAGES 3 // k tiles in shared memory: one multiplied, two loading
 #define THREADS 128
-#define APAD 8 // As[k][m]: row stride BM + 8 keeps the fragment reads free of bank conflicts
+#define APAD 8 // As[k][m]: row stride BM + 8 (BM 32 or 64) keeps the fragment reads free of bank conflicts
 #define BPAD 4 // Bs[n][k]: row stride BK + 4, likewise
 // split K until about TARGET_BLOCKS blocks, keeping at least MIN_K_TILES_PER_SPLIT k tiles per block (a
 // sweep on an H200 over 128..1024 and 2..8: this pair was best or within 1 % for cifar32 and celeba64)
@@ -40,6 +39,7 @@
 #define MAX_SPLIT 16
 #define MIN_K_TILES_PER_SPLIT 8
 #define MAX_SPLIT_TILES 4096 // tile counters kept for split-K
+#define SMALL_GRID_TILES 128 // fewer 64-row tiles than this: 32-row tiles
 
 enum { MODE_FORWARD, MODE_TRANSPOSED };
 
@@ -96,11 +96,13 @@ __device__ __forceinline__ tclass class_of(const igemm &g, int cls) {
     return t;
 }
 
-template <int MODE, int BN, bool PRECISE, bool PRE, bool WHOLE>
+template <int MODE, int BM, int BN, bool PRECISE, bool PRE, bool WHOLE>
 __global__ void __launch_bounds__(THREADS) implicit_gemm_kernel(igemm g) {
-    constexpr int NI = BN / 16;                     // n8 tiles per warp (2 x 2 warps, warp tile 32 x BN/2)
+    constexpr int MI = BM / 32;                     // m16 tiles per warp (2 x 2 warps, warp tile BM/2 x BN/2)
+    constexpr int NI = BN / 16;                     // n8 tiles per warp
     constexpr int B_PER_THREAD = BK * BN / THREADS; // B elements a thread loads per k tile
-    constexpr int A_PER_THREAD = BK * BM / THREADS; // 8
+    constexpr int A_PER_THREAD = BK * BM / THREADS; // 8 or 4
+    constexpr int A_STRIDE = THREADS / BM;          // the k rows of a thread's A elements are this far apart
     __shared__ float As[STAGES][BK][BM + APAD];
     __shared__ float Ps[PRE ? STAGES : 1][BK][BM + APAD]; // the pre-activations at A's places (fused act')
     __shared__ float Bs[STAGES][BN][BK + BPAD];
@@ -124,7 +126,7 @@ __global__ void __launch_bounds__(THREADS) implicit_gemm_kernel(igemm g) {
     const int k_end = min(K, k_begin + g.k_per_split);
 
     // the row of A this thread gathers (fixed for the whole K loop) and its first K offset
-    const int a_m = tid % BM, a_k = tid / BM; // rows a_k, a_k + 2, ...
+    const int a_m = tid % BM, a_k = tid / BM; // rows a_k, a_k + A_STRIDE, ...
     const int m = m0 + a_m;
     const bool m_ok = m < M;
     int b_img = 0, r0 = 0, c0 = 0; // forward: oy*s - p, ox*s - p; transposed: i + by, j + bx
@@ -156,7 +158,7 @@ __global__ void __launch_bounds__(THREADS) implicit_gemm_kernel(igemm g) {
     if (WHOLE) {
 #pragma unroll
         for (int i = 0; i < A_PER_THREAD; i++) {
-            const int kr = a_k + 2 * i, t = kr % taps;
+            const int kr = a_k + A_STRIDE * i, t = kr % taps;
             const int y = MODE == MODE_FORWARD ? r0 + t / g.k : r0 - t / tc.tx;
             const int x = MODE == MODE_FORWARD ? c0 + t % g.k : c0 - t % tc.tx;
             a_off[i] = (kr / taps) * a_plane + y * a_w + x;
@@ -178,14 +180,14 @@ __global__ void __launch_bounds__(THREADS) implicit_gemm_kernel(igemm g) {
             const float *src_pre = PRE ? pre_img + (size_t)ch0 * a_plane : nullptr;
 #pragma unroll
             for (int i = 0; i < A_PER_THREAD; i++) {
-                const bool ok = (a_valid >> i & 1u) && k0 + a_k + 2 * i < k_end;
-                copy4(&As[st][a_k + 2 * i][a_m], ok ? src + a_off[i] : g.a, ok);
-                if (PRE) copy4(&Ps[st][a_k + 2 * i][a_m], ok ? src_pre + a_off[i] : g.a, ok);
+                const bool ok = (a_valid >> i & 1u) && k0 + a_k + A_STRIDE * i < k_end;
+                copy4(&As[st][a_k + A_STRIDE * i][a_m], ok ? src + a_off[i] : g.a, ok);
+                if (PRE) copy4(&Ps[st][a_k + A_STRIDE * i][a_m], ok ? src_pre + a_off[i] : g.a, ok);
             }
         } else {
 #pragma unroll
             for (int i = 0; i < A_PER_THREAD; i++) {
-                const int r = k0 + a_k + 2 * i;
+                const int r = k0 + a_k + A_STRIDE * i;
                 bool ok = m_ok && r < k_end;
                 size_t at = 0;
                 if (ok) {
@@ -195,8 +197,8 @@ __global__ void __launch_bounds__(THREADS) implicit_gemm_kernel(igemm g) {
                     ok = y >= 0 && y < a_h && x >= 0 && x < a_w;
                     at = ((size_t)ch * a_h + y) * a_w + x;
                 }
-                copy4(&As[st][a_k + 2 * i][a_m], ok ? a_img + at : g.a, ok);
-                if (PRE) copy4(&Ps[st][a_k + 2 * i][a_m], ok ? pre_img + at : g.a, ok);
+                copy4(&As[st][a_k + A_STRIDE * i][a_m], ok ? a_img + at : g.a, ok);
+                if (PRE) copy4(&Ps[st][a_k + A_STRIDE * i][a_m], ok ? pre_img + at : g.a, ok);
             }
         }
         const int kl = tid % BK, r = k0 + kl;
@@ -222,9 +224,9 @@ __global__ void __launch_bounds__(THREADS) implicit_gemm_kernel(igemm g) {
         }
     };
 
-    float acc[2][NI][4];
+    float acc[MI][NI][4];
 #pragma unroll
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < MI; i++)
 #pragma unroll
         for (int j = 0; j < NI; j++)
 #pragma unroll
@@ -245,15 +247,15 @@ __global__ void __launch_bounds__(THREADS) implicit_gemm_kernel(igemm g) {
         if (PRE) { // act' applied in place to this thread's own elements of tile t (landed: see the wait)
 #pragma unroll
             for (int i = 0; i < A_PER_THREAD; i++)
-                As[st][a_k + 2 * i][a_m] *= lpc_pw_act_derivative(Ps[st][a_k + 2 * i][a_m], g.a_act);
+                As[st][a_k + A_STRIDE * i][a_m] *= lpc_pw_act_derivative(Ps[st][a_k + A_STRIDE * i][a_m], g.a_act);
             __syncthreads();
         }
 #pragma unroll
         for (int k8 = 0; k8 < BK; k8 += 8) {
-            unsigned ah[2][4], al[2][4], bh[NI][2], bl[NI][2];
+            unsigned ah[MI][4], al[MI][4], bh[NI][2], bl[NI][2];
 #pragma unroll
-            for (int i = 0; i < 2; i++) {
-                const int row = wm * 32 + i * 16 + gid;
+            for (int i = 0; i < MI; i++) {
+                const int row = wm * (BM / 2) + i * 16 + gid;
                 const int ks_[4] = {k8 + tig, k8 + tig, k8 + tig + 4, k8 + tig + 4}, rs_[4] = {row, row + 8, row, row + 8};
 #pragma unroll
                 for (int r = 0; r < 4; r++) {
@@ -273,7 +275,7 @@ __global__ void __launch_bounds__(THREADS) implicit_gemm_kernel(igemm g) {
                 }
             }
 #pragma unroll
-            for (int i = 0; i < 2; i++)
+            for (int i = 0; i < MI; i++)
 #pragma unroll
                 for (int j = 0; j < NI; j++) {
                     if (PRECISE) {
@@ -289,10 +291,10 @@ __global__ void __launch_bounds__(THREADS) implicit_gemm_kernel(igemm g) {
     if (g.split > 1) {
         // partial tiles in thread order: [tile][split][value j][thread], so the stores are coalesced
         const int tile = (blockIdx.z * gridDim.x + blockIdx.x) * n_tiles + n_tile;
-        constexpr int VALUES = 2 * NI * 4;
+        constexpr int VALUES = MI * NI * 4;
         float *mine = g.partials + ((size_t)tile * g.split + ks) * VALUES * THREADS;
 #pragma unroll
-        for (int i = 0; i < 2; i++)
+        for (int i = 0; i < MI; i++)
 #pragma unroll
             for (int j = 0; j < NI; j++)
 #pragma unroll
@@ -309,7 +311,7 @@ __global__ void __launch_bounds__(THREADS) implicit_gemm_kernel(igemm g) {
         __threadfence();
         const float *all = g.partials + (size_t)tile * g.split * VALUES * THREADS;
 #pragma unroll
-        for (int i = 0; i < 2; i++)
+        for (int i = 0; i < MI; i++)
 #pragma unroll
             for (int j = 0; j < NI; j++)
 #pragma unroll
@@ -317,7 +319,7 @@ __global__ void __launch_bounds__(THREADS) implicit_gemm_kernel(igemm g) {
 #pragma unroll 4
         for (int s = 0; s < g.split; s++) // in split order; the loads of 4 splits are in flight at once
 #pragma unroll
-            for (int i = 0; i < 2; i++)
+            for (int i = 0; i < MI; i++)
 #pragma unroll
                 for (int j = 0; j < NI; j++)
 #pragma unroll
@@ -327,10 +329,10 @@ __global__ void __launch_bounds__(THREADS) implicit_gemm_kernel(igemm g) {
 
     // epilogue: C fragment (row gid or gid + 8, columns 2 tig and 2 tig + 1)
 #pragma unroll
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < MI; i++)
 #pragma unroll
         for (int r = 0; r < 4; r++) {
-            const int mm = m0 + wm * 32 + i * 16 + gid + (r >= 2 ? 8 : 0);
+            const int mm = m0 + wm * (BM / 2) + i * 16 + gid + (r >= 2 ? 8 : 0);
             if (mm >= M) continue;
             size_t base;
             int stride_n;
@@ -362,7 +364,7 @@ __global__ void __launch_bounds__(THREADS) implicit_gemm_kernel(igemm g) {
 // the launch of one convolution: tile width, split and grid, from the shape alone
 struct plan {
     igemm g;
-    int bn;
+    int bm, bn;
     bool whole; // every class's taps divide BK
     dim3 grid;
 };
@@ -392,7 +394,9 @@ static plan plan_of(const struct lpc_conv_shape *s, int mode) {
             if (ty * tx == 0 || BK % (ty * tx) != 0) p.whole = false;
         }
     }
-    const int m_tiles = (g.M + BM - 1) / BM, n_tiles = (g.N + p.bn - 1) / p.bn;
+    const int n_tiles = (g.N + p.bn - 1) / p.bn;
+    p.bm = (g.M + 63) / 64 * n_tiles * classes < SMALL_GRID_TILES ? 32 : 64; // more, smaller tiles
+    const int m_tiles = (g.M + p.bm - 1) / p.bm;
     const int tiles = m_tiles * n_tiles * classes, k_tiles = (g.K + BK - 1) / BK;
     int split = TARGET_BLOCKS / tiles;
     if (split > k_tiles / MIN_K_TILES_PER_SPLIT) split = k_tiles / MIN_K_TILES_PER_SPLIT;
@@ -407,8 +411,8 @@ static plan plan_of(const struct lpc_conv_shape *s, int mode) {
 
 static size_t partial_bytes(const plan &p) {
     if (p.g.split == 1) return 0;
-    return (size_t)p.grid.x * (p.grid.y / p.g.split) * p.grid.z * p.g.split * (2 * (p.bn / 16) * 4) * THREADS *
-           sizeof(float);
+    return (size_t)p.grid.x * (p.grid.y / p.g.split) * p.grid.z * p.g.split * ((p.bm / 32) * (p.bn / 16) * 4) *
+           THREADS * sizeof(float);
 }
 
 static unsigned *tile_counters(void) {
@@ -420,31 +424,37 @@ static unsigned *tile_counters(void) {
     return counters;
 }
 
-template <int MODE, int BN, bool PRECISE, bool PRE>
+template <int MODE, int BM, int BN, bool PRECISE, bool PRE>
 static void launch_with_whole(plan &p) {
-    if (p.whole) implicit_gemm_kernel<MODE, BN, PRECISE, PRE, true><<<p.grid, THREADS, 0, STREAM>>>(p.g);
-    else implicit_gemm_kernel<MODE, BN, PRECISE, PRE, false><<<p.grid, THREADS, 0, STREAM>>>(p.g);
+    if (p.whole) implicit_gemm_kernel<MODE, BM, BN, PRECISE, PRE, true><<<p.grid, THREADS, 0, STREAM>>>(p.g);
+    else implicit_gemm_kernel<MODE, BM, BN, PRECISE, PRE, false><<<p.grid, THREADS, 0, STREAM>>>(p.g);
 }
 
-template <int MODE, int BN, bool PRECISE>
+template <int MODE, int BM, int BN, bool PRECISE>
 static void launch_with_pre(plan &p) {
-    if (p.g.a_pre) launch_with_whole<MODE, BN, PRECISE, MODE == MODE_FORWARD>(p);
-    else launch_with_whole<MODE, BN, PRECISE, false>(p);
+    if (p.g.a_pre) launch_with_whole<MODE, BM, BN, PRECISE, MODE == MODE_FORWARD>(p);
+    else launch_with_whole<MODE, BM, BN, PRECISE, false>(p);
 }
 
-template <int MODE, int BN>
+template <int MODE, int BM, int BN>
 static void launch_with_bn(plan &p) {
-    if (lpc_cuda.tf32) launch_with_pre<MODE, BN, false>(p);
-    else launch_with_pre<MODE, BN, true>(p);
+    if (lpc_cuda.tf32) launch_with_pre<MODE, BM, BN, false>(p);
+    else launch_with_pre<MODE, BM, BN, true>(p);
+}
+
+template <int MODE, int BM>
+static void launch_with_bm(plan &p) {
+    if (p.bn == 16) launch_with_bn<MODE, BM, 16>(p);
+    else if (p.bn == 32) launch_with_bn<MODE, BM, 32>(p);
+    else launch_with_bn<MODE, BM, 64>(p);
 }
 
 template <int MODE>
 static void launch(plan &p, void *workspace) {
     p.g.partials = (float *)workspace;
     p.g.counters = tile_counters();
-    if (p.bn == 16) launch_with_bn<MODE, 16>(p);
-    else if (p.bn == 32) launch_with_bn<MODE, 32>(p);
-    else launch_with_bn<MODE, 64>(p);
+    if (p.bm == 32) launch_with_bm<MODE, 32>(p);
+    else launch_with_bm<MODE, 64>(p);
 }
 
 extern "C" {
