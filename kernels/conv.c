@@ -5,8 +5,9 @@
  *             (kernels/conv_gemm.cu);
  *   implicit  forward and backward-data as lpc's implicit-GEMM tensor-core kernels
  *             (kernels/conv_implicit.cu);
- *   auto      per shape and operation, the fastest of the three, timed once (as a replayed graph)
- *             when the shape is first seen, outside any graph capture. With `deterministic = true` no
+ *   auto      per shape and operation, the fastest of the three (the implicit kernels by a margin,
+ *             see IMPLICIT_MARGIN), timed once (as a replayed graph) when the shape is first seen,
+ *             outside any graph capture. With `deterministic = true` no
  *             timing decides, so that a run never depends on a measurement: a fixed rule from
  *             measured timings (see deterministic_path; all three paths are deterministic).
  * backward-filter always runs on cuDNN. Shapes with a tensor of 2^31 elements or more (or, for the
