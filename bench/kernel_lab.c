@@ -3,8 +3,9 @@
  * Every variant is first checked against the CPU reference on the same inputs (normalised squared
  * error below the threshold of tests/test_gpu.c) and only then timed: CUDA events around 200
  * launches, median of 5 runs. Prints JSON lines.
- * Then the decoder's fused layer ops: the implicit-GEMM kernel, the GEMM lowering (GEMM + fused
- * gather) and cuDNN plus the bias-activation kernel.
+ * Then the decoder's fused layer ops on each convolution path the backend can choose (kernels/conv.c
+ * picks per shape): variant 0 the implicit-GEMM kernel, 1 the GEMM lowering (GEMM + fused gather),
+ * 2 cuDNN plus the bias-activation kernel (the unfused sequence).
  * usage: kernel_lab [n ...]   (default sizes: 4096 = cifar32's latents at batch 64, and 1,048,576) */
 #include <cuda_runtime.h>
 #include <math.h>
