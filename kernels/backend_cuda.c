@@ -130,6 +130,8 @@ const struct lpc_backend *lpc_backend_cuda(int math_tf32, int deterministic, int
     LPC_CHECK_CUDA(cudaMalloc((void **)&lpc_cuda.partials, LPC_PARTIALS_LEN * sizeof(double)));
     LPC_CHECK_CUDA(cudaMalloc((void **)&lpc_cuda.done, sizeof(unsigned)));
     LPC_CHECK_CUDA(cudaMemsetAsync(lpc_cuda.done, 0, sizeof(unsigned), stream));
+    LPC_CHECK_CUDA(cudaMalloc((void **)&lpc_cuda.tile_done, LPC_SPLIT_TILES * sizeof(unsigned)));
+    LPC_CHECK_CUDA(cudaMemsetAsync(lpc_cuda.tile_done, 0, LPC_SPLIT_TILES * sizeof(unsigned), stream));
     size_t total;
     LPC_CHECK_CUDA(cudaMemGetInfo(&free_at_start, &total));
     ready = 1;

@@ -38,7 +38,6 @@
 #define TARGET_BLOCKS 1024
 #define MAX_SPLIT 16
 #define MIN_K_TILES_PER_SPLIT 8
-#define MAX_SPLIT_TILES 4096 // tile counters kept for split-K
 #define SMALL_GRID_TILES 128 // fewer 64-row tiles than this: 32-row tiles
 
 enum { MODE_FORWARD, MODE_TRANSPOSED };
@@ -401,7 +400,7 @@ static plan plan_of(const struct lpc_conv_shape *s, int mode) {
     int split = TARGET_BLOCKS / tiles;
     if (split > k_tiles / MIN_K_TILES_PER_SPLIT) split = k_tiles / MIN_K_TILES_PER_SPLIT;
     if (split > MAX_SPLIT) split = MAX_SPLIT;
-    if (split < 1 || tiles > MAX_SPLIT_TILES) split = 1;
+    if (split < 1 || tiles > LPC_SPLIT_TILES) split = 1;
     const int per = (k_tiles + split - 1) / split;
     g.split = (k_tiles + per - 1) / per; // no empty splits
     g.k_per_split = per * BK;
@@ -413,15 +412,6 @@ static size_t partial_bytes(const plan &p) {
     if (p.g.split == 1) return 0;
     return (size_t)p.grid.x * (p.grid.y / p.g.split) * p.grid.z * p.g.split * ((p.bm / 32) * (p.bn / 16) * 4) *
            THREADS * sizeof(float);
-}
-
-static unsigned *tile_counters(void) {
-    static unsigned *counters;
-    if (!counters) {
-        LPC_CHECK_CUDA(cudaMalloc((void **)&counters, MAX_SPLIT_TILES * sizeof(unsigned)));
-        LPC_CHECK_CUDA(cudaMemsetAsync(counters, 0, MAX_SPLIT_TILES * sizeof(unsigned), STREAM));
-    }
-    return counters;
 }
 
 template <int MODE, int BM, int BN, bool PRECISE, bool PRE>
@@ -452,7 +442,7 @@ static void launch_with_bm(plan &p) {
 template <int MODE>
 static void launch(plan &p, void *workspace) {
     p.g.partials = (float *)workspace;
-    p.g.counters = tile_counters();
+    p.g.counters = lpc_cuda.tile_done;
     if (p.bm == 32) launch_with_bm<MODE, 32>(p);
     else launch_with_bm<MODE, 64>(p);
 }

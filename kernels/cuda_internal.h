@@ -17,6 +17,8 @@ extern "C" {
 #define LPC_UPDATE_MAX_BLOCKS 1024
 #define LPC_PARTIALS_LEN (2 * LPC_UPDATE_MAX_BLOCKS > LPC_REDUCE_BLOCKS + 1 ? 2 * LPC_UPDATE_MAX_BLOCKS : LPC_REDUCE_BLOCKS + 1)
 #define LPC_THREADS 256
+/* tile counters of the implicit-GEMM kernels' split-K reduction (zero between launches) */
+#define LPC_SPLIT_TILES 4096
 
 struct lpc_cuda_state {
     void *stream;          /* cudaStream_t */
@@ -27,6 +29,7 @@ struct lpc_cuda_state {
     int curand_seeded;
     double *partials;      /* LPC_PARTIALS_LEN doubles, device: reduction partials + one result */
     unsigned *done;        /* blocks finished, for kernels whose last block reduces (zero between launches) */
+    unsigned *tile_done;   /* LPC_SPLIT_TILES counters: splits finished per tile (zero between launches) */
     int tf32, deterministic;
     int conv_algo;         /* enum lpc_conv_algo */
 };
