@@ -34,7 +34,7 @@ gpu_rc=${PIPESTATUS[0]}
 echo "== kernel lab: fused kernels against the unfused sequences they replace"
 [ -x "$BUILD/kernel_lab" ] && "$BUILD/kernel_lab" 2>&1 | tee "$OUT/kernel_lab.jsonl"
 
-echo "== compute-sanitizer on a short training run"
+echo "== compute-sanitizer on short benchmark and training runs (an error fails the script)"
 if command -v compute-sanitizer >/dev/null; then
     # memcheck with the timed choice of convolution algorithms (which runs all three), racecheck with
     # the deterministic choice and again with the implicit-GEMM kernels (the ones with shared memory)
@@ -43,7 +43,9 @@ if command -v compute-sanitizer >/dev/null; then
         compute-sanitizer --tool "$tool" --error-exitcode 3 "$LPC" bench --bench_model fashion28 --batch_size 16 \
             --langevin_steps 3 --bench_repeats 1 --bench_warmup 0 --device cuda --deterministic "$det" \
             --conv_algo "$algo" >"$OUT/sanitizer_${tool}_$algo.log" 2>&1
-        echo "$tool (conv_algo $algo): exit $?"
+        rc=$?
+        echo "$tool (conv_algo $algo): exit $rc"
+        [ "$rc" = 0 ] || gpu_rc=1
         tail -2 "$OUT/sanitizer_${tool}_$algo.log"
     done
     # training with graphs and sample grids between replays (a grid's shapes may grow the workspace
@@ -61,7 +63,9 @@ PY
     compute-sanitizer --tool memcheck --error-exitcode 3 "$LPC" train --data_path "$fixture" --device cuda \
         --batch_size 32 --iters 12 --langevin_steps 3 --sample_every 4 --checkpoint_every 0 --deterministic false \
         --run_dir "$OUT/fixture/run" >"$OUT/sanitizer_train.log" 2>&1
-    echo "memcheck (training with sample grids): exit $?"
+    rc=$?
+    echo "memcheck (training with sample grids): exit $rc"
+    [ "$rc" = 0 ] || gpu_rc=1
     tail -2 "$OUT/sanitizer_train.log"
     rm -rf "$fixture"
 fi
