@@ -80,6 +80,16 @@ __device__ __forceinline__ void mma_tf32(float *d, const unsigned *a, const unsi
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
+// a thread's accumulator fragments set to zero
+template <int MI, int NI> __device__ __forceinline__ void zero_tile(float (&acc)[MI][NI][4]) {
+#pragma unroll
+    for (int i = 0; i < MI; i++)
+#pragma unroll
+        for (int j = 0; j < NI; j++)
+#pragma unroll
+            for (int r = 0; r < 4; r++) acc[i][j][r] = 0.0f;
+}
+
 // the class of output pixels a transposed-convolution block works on
 struct tclass {
     int py, px, hc, wc, ky0, kx0, by, bx, ty, tx; // tx, ty: taps per axis
@@ -224,12 +234,7 @@ __global__ void __launch_bounds__(THREADS) implicit_gemm_kernel(igemm g) {
     };
 
     float acc[MI][NI][4];
-#pragma unroll
-    for (int i = 0; i < MI; i++)
-#pragma unroll
-        for (int j = 0; j < NI; j++)
-#pragma unroll
-            for (int r = 0; r < 4; r++) acc[i][j][r] = 0.0f;
+    zero_tile(acc);
 
     const int tiles = k_end > k_begin ? (k_end - k_begin + BK - 1) / BK : 0;
 #pragma unroll
@@ -309,12 +314,7 @@ __global__ void __launch_bounds__(THREADS) implicit_gemm_kernel(igemm g) {
         if (!last_flag) return;
         __threadfence();
         const float *all = g.partials + (size_t)tile * g.split * VALUES * THREADS;
-#pragma unroll
-        for (int i = 0; i < MI; i++)
-#pragma unroll
-            for (int j = 0; j < NI; j++)
-#pragma unroll
-                for (int r = 0; r < 4; r++) acc[i][j][r] = 0.0f;
+        zero_tile(acc);
 #pragma unroll 4
         for (int s = 0; s < g.split; s++) // in split order; the loads of 4 splits are in flight at once
 #pragma unroll

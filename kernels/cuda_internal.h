@@ -93,7 +93,6 @@ void lpc_cublas_dense_backward_params(float *dw, float *db, const float *dy, con
  * least `bytes` first if needed (outside graph capture only); a pointer it returned stays valid for
  * every graph captured with it. graph.c reports graphs made and destroyed. */
 void *lpc_cuda_workspace(size_t bytes);
-size_t lpc_cuda_workspace_bytes(void);
 void lpc_cuda_workspace_graph_created(void);
 void lpc_cuda_workspace_graph_destroyed(void);
 

@@ -62,8 +62,6 @@ void *lpc_cuda_workspace(size_t bytes) {
     return workspace;
 }
 
-size_t lpc_cuda_workspace_bytes(void) { return workspace_bytes; }
-
 void lpc_cuda_workspace_graph_created(void) { graphs_alive++; }
 
 void lpc_cuda_workspace_graph_destroyed(void) {
