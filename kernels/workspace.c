@@ -1,11 +1,11 @@
 /* The CUDA backend's one device workspace (SPEC.md section 4): cuDNN's algorithms, the convolution
- * lowering's column matrices, the bias gradient's partial sums and the likelihood's per-row sums all
- * use it, one op at a time on the backend's single stream. It only grows, and never inside a graph
+ * lowering's column matrices, the implicit-GEMM kernels' partial tiles, the bias gradient's partial
+ * sums and the likelihood's per-row sums all use it, one op at a time on the backend's single stream. It only grows, and never inside a graph
  * capture (every op reserves what a shape needs when the shape is first seen, outside capture).
  *
  * A captured CUDA graph keeps the workspace address it was captured with, so a buffer that growth
  * replaces is not freed while any graph exists: it is retired, and the retired buffers are freed when
- * the last graph is destroyed (or at the next growth with no graph alive). */
+ * the last graph is destroyed (so with no graph alive, none are left). */
 #include <cuda_runtime.h>
 #include <stdlib.h>
 
@@ -53,7 +53,6 @@ void *lpc_cuda_workspace(size_t bytes) {
         if (graphs_alive) {
             retire(workspace);
         } else {
-            free_retired();
             LPC_CHECK_CUDA(cudaStreamSynchronize(STREAM));
             LPC_CHECK_CUDA(cudaFree(workspace));
         }
