@@ -1,7 +1,8 @@
 /* The CUDA backend's one device workspace (SPEC.md section 4): cuDNN's algorithms, the convolution
  * lowering's column matrices, the implicit-GEMM kernels' partial tiles, the bias gradient's partial
- * sums and the likelihood's per-row sums all use it, one op at a time on the backend's single stream. It only grows, and never inside a graph
- * capture (every op reserves what a shape needs when the shape is first seen, outside capture).
+ * sums and the likelihood's per-row sums all use it, one op at a time on the backend's single stream.
+ * It only grows, and never inside a graph capture (every op reserves what a shape needs when the
+ * shape is first seen, outside capture).
  *
  * A captured CUDA graph keeps the workspace address it was captured with, so a buffer that growth
  * replaces is not freed while any graph exists: it is retired, and the retired buffers are freed when
