@@ -5,9 +5,9 @@
  *             (kernels/conv_gemm.cu);
  *   implicit  forward and backward-data as lpc's implicit-GEMM tensor-core kernels
  *             (kernels/conv_implicit.cu);
- *   auto      per shape and operation, the fastest of the three (the implicit kernels by a margin,
- *             see IMPLICIT_MARGIN), timed once (as a replayed graph) when the shape is first seen,
- *             outside any graph capture. With `deterministic = true` no
+ *   auto      per shape, operation and form (plain, or fused as the decoder layer's op below), the
+ *             fastest of the three, timed once as that very call replayed in a graph when it is first
+ *             made, outside any graph capture. With `deterministic = true` no
  *             timing decides, so that a run never depends on a measurement: a fixed rule from
  *             measured timings (see deterministic_path; all three paths are deterministic).
  * backward-filter always runs on cuDNN. Shapes with a tensor of 2^31 elements or more (or, for the
@@ -29,16 +29,11 @@ enum { OP_FORWARD, OP_BACKWARD_DATA, OP_COUNT };
 #define MAX_CHOICES 128
 #define TIMED_CALLS 10
 #define TIMED_REPLAYS 3
-/* auto times the plain convolution, but the chain runs the fused ops, which cost the implicit kernels
- * an extra pass over each landed tile (act') that the other paths fold into kernels they run anyway;
- * on an H200, choosing them by margins under 2 % lowered cifar32's Langevin rate by 2 %
- * (bench/RESULTS.md), so they must be this much faster than the best other path */
-#define IMPLICIT_MARGIN 0.05f
 
 struct choice {
     struct lpc_conv_shape s;
-    int tf32, conv_algo;
-    int path[OP_COUNT]; /* LPC_CONV_CUDNN, _GEMM or _IMPLICIT; -1: not chosen yet */
+    int tf32, deterministic, conv_algo; /* a timed choice never serves a deterministic run */
+    int path[OP_COUNT][2]; /* [op][fused]: LPC_CONV_CUDNN, _GEMM or _IMPLICIT; -1: not chosen yet */
 };
 
 static struct choice choices[MAX_CHOICES];
@@ -65,7 +60,8 @@ static const char *path_name(int path) {
 
 static struct choice *choice_for(const struct lpc_conv_shape *s) {
     for (int i = 0; i < n_choices; i++)
-        if (choices[i].tf32 == lpc_cuda.tf32 && choices[i].conv_algo == lpc_cuda.conv_algo &&
+        if (choices[i].tf32 == lpc_cuda.tf32 && choices[i].deterministic == lpc_cuda.deterministic &&
+            choices[i].conv_algo == lpc_cuda.conv_algo &&
             memcmp(&choices[i].s, s, sizeof *s) == 0)
             return &choices[i];
     if (n_choices == MAX_CHOICES)
@@ -73,31 +69,56 @@ static struct choice *choice_for(const struct lpc_conv_shape *s) {
     struct choice *c = &choices[n_choices++];
     c->s = *s;
     c->tf32 = lpc_cuda.tf32;
+    c->deterministic = lpc_cuda.deterministic;
     c->conv_algo = lpc_cuda.conv_algo;
-    for (int i = 0; i < OP_COUNT; i++) c->path[i] = -1;
+    for (int i = 0; i < OP_COUNT; i++) c->path[i][0] = c->path[i][1] = -1;
     return c;
 }
 
-static void run(int op, int path, float *out, const float *in, const float *w, const struct lpc_conv_shape *s) {
-    if (op == OP_FORWARD) {
-        if (path == LPC_CONV_GEMM) lpc_gemm_conv_forward(out, in, NULL, LPC_ACT_NONE, s, w, cols_for(s));
-        else if (path == LPC_CONV_IMPLICIT) lpc_implicit_conv_forward(out, in, NULL, LPC_ACT_NONE, s, w, partials_for(s));
-        else lpc_cudnn_conv_forward(out, in, w, s);
+/* one call of a convolution op as the model makes it: plain, or the decoder layer's fused op
+ * (act != LPC_ACT_NONE or bias set): OP_BACKWARD_DATA: pre = conv + bias, out = act(pre);
+ * OP_FORWARD: out = conv(in * act'(pre)), where cuDNN's path multiplies `in` in place (scratch) */
+struct conv_call {
+    int op;
+    float *out, *in, *pre;
+    const float *w, *bias;
+    int act;
+};
+
+static int is_fused(const struct conv_call *c) { return c->act != LPC_ACT_NONE || c->bias; }
+
+static void run(const struct conv_call *c, int path, const struct lpc_conv_shape *s) {
+    const int fused = is_fused(c);
+    if (c->op == OP_FORWARD) {
+        if (path == LPC_CONV_GEMM) {
+            lpc_gemm_conv_forward(c->out, c->in, c->pre, c->act, s, c->w, cols_for(s));
+        } else if (path == LPC_CONV_IMPLICIT) {
+            lpc_implicit_conv_forward(c->out, c->in, c->pre, c->act, s, c->w, partials_for(s));
+        } else {
+            if (fused) lpc_cuda_bias_act_backward(c->in, NULL, c->in, c->pre, s->n, s->ci, s->h * s->w, c->act);
+            lpc_cudnn_conv_forward(c->out, c->in, c->w, s);
+        }
     } else {
-        if (path == LPC_CONV_GEMM) lpc_gemm_conv_backward_data(out, NULL, NULL, LPC_ACT_NONE, in, w, s, cols_for(s));
-        else if (path == LPC_CONV_IMPLICIT)
-            lpc_implicit_conv_transposed(out, NULL, NULL, LPC_ACT_NONE, in, w, s, partials_for(s));
-        else lpc_cudnn_conv_backward_data(out, in, w, s);
+        if (path == LPC_CONV_GEMM) {
+            lpc_gemm_conv_backward_data(c->out, c->pre, c->bias, c->act, c->in, c->w, s, cols_for(s));
+        } else if (path == LPC_CONV_IMPLICIT) {
+            lpc_implicit_conv_transposed(c->out, c->pre, c->bias, c->act, c->in, c->w, s, partials_for(s));
+        } else if (fused) {
+            lpc_cudnn_conv_backward_data(c->pre, c->in, c->w, s);
+            lpc_cuda_bias_act_forward(c->out, c->pre, c->bias, s->n, s->ci, s->h * s->w, c->act);
+        } else {
+            lpc_cudnn_conv_backward_data(c->out, c->in, c->w, s);
+        }
     }
 }
 
 /* milliseconds per call, as the chain runs it: TIMED_CALLS calls captured as one graph, replayed once
  * untimed (after one plain call, which also makes the cuDNN plan), then timed over TIMED_REPLAYS */
-static float time_path(int op, int path, float *out, const float *in, const float *w, const struct lpc_conv_shape *s) {
+static float time_path(const struct conv_call *c, int path, const struct lpc_conv_shape *s) {
     cudaStream_t stream = (cudaStream_t)lpc_cuda.stream;
-    run(op, path, out, in, w, s);
+    run(c, path, s);
     lpc_cuda_graph_begin();
-    for (int i = 0; i < TIMED_CALLS; i++) run(op, path, out, in, w, s);
+    for (int i = 0; i < TIMED_CALLS; i++) run(c, path, s);
     void *graph = lpc_cuda_graph_end();
     lpc_cuda_graph_launch(graph);
     cudaEvent_t start, stop;
@@ -126,12 +147,16 @@ static int deterministic_path(const struct lpc_conv_shape *s) {
     return !lpc_cuda.tf32 && s->ci > 4 ? LPC_CONV_IMPLICIT : LPC_CONV_GEMM;
 }
 
-/* the path for this op and shape; the first time, also its workspace. The timed candidates write only
- * `out` (assigned, not accumulated), which the caller's call then overwrites. */
-static int path_for(int op, float *out, const float *in, const float *w, const struct lpc_conv_shape *s) {
+/* the path for this call's op and shape, plain or fused; the first time, also its workspace. `auto`
+ * times the call itself (a fused op as fused, the chain's ops apart from the encoder's and the
+ * theta-gradient's plain ones of the same shape) on a copy of its input, since a fused forward may
+ * overwrite its input; the timed candidates write only outputs the caller's call then overwrites. */
+static int path_for(const struct conv_call *call, const struct lpc_conv_shape *s) {
     if (lpc_cuda.conv_algo == LPC_CONV_CUDNN) return LPC_CONV_CUDNN;
+    const int op = call->op;
     struct choice *c = choice_for(s);
-    if (c->path[op] >= 0) return c->path[op];
+    int *path = &c->path[op][is_fused(call)];
+    if (*path >= 0) return *path;
     enum cudaStreamCaptureStatus capturing;
     LPC_CHECK_CUDA(cudaStreamIsCapturing((cudaStream_t)lpc_cuda.stream, &capturing));
     if (capturing != cudaStreamCaptureStatusNone)
@@ -140,37 +165,46 @@ static int path_for(int op, float *out, const float *in, const float *w, const s
     if (lpc_cuda.conv_algo != LPC_CONV_AUTO || lpc_cuda.deterministic) {
         int want = lpc_cuda.conv_algo;
         if (want == LPC_CONV_AUTO) want = deterministic_path(s);
-        c->path[op] = path_fits(want, s) ? want : LPC_CONV_CUDNN;
-        reserve(c->path[op], s);
-    } else {
-        const int candidates[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM, LPC_CONV_IMPLICIT};
-        float best = 0;
-        char report[160] = "";
-        int used = 0;
-        for (int i = 0; i < 3; i++) {
-            if (!path_fits(candidates[i], s)) continue;
-            reserve(candidates[i], s);
-            float t = time_path(op, candidates[i], out, in, w, s);
-            /* the implicit kernels must win by IMPLICIT_MARGIN: see its definition */
-            const float needed = candidates[i] == LPC_CONV_IMPLICIT ? best * (1.0f - IMPLICIT_MARGIN) : best;
-            if (c->path[op] < 0 || t < needed) c->path[op] = candidates[i], best = t;
-            if (used < (int)sizeof report)
-                used += snprintf(report + used, sizeof report - used, "%s %s %.1f us", i ? "," : "",
-                                 path_name(candidates[i]), 1e3 * t);
-        }
-        fprintf(stderr, "lpc: convolution [%d, %d, %d, %d] <-> [%d, %d, %d, %d] k%d s%d %s:%s -> %s\n", s->n, s->ci,
-                s->h, s->w, s->n, s->co, s->ho, s->wo, s->k, s->stride, op == OP_FORWARD ? "forward" : "backward-data",
-                report, path_name(c->path[op]));
+        *path = path_fits(want, s) ? want : LPC_CONV_CUDNN;
+        reserve(*path, s);
+        return *path;
     }
-    return c->path[op];
+    const size_t in_bytes =
+        (op == OP_FORWARD ? (size_t)s->ci * s->h * s->w : (size_t)s->co * s->ho * s->wo) * s->n * sizeof(float);
+    struct conv_call timed = *call;
+    LPC_CHECK_CUDA(cudaMalloc((void **)&timed.in, in_bytes));
+    LPC_CHECK_CUDA(cudaMemcpyAsync(timed.in, call->in, in_bytes, cudaMemcpyDeviceToDevice, (cudaStream_t)lpc_cuda.stream));
+    const int candidates[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM, LPC_CONV_IMPLICIT};
+    float best = 0;
+    char report[160] = "";
+    int used = 0;
+    for (int i = 0; i < 3; i++) {
+        if (!path_fits(candidates[i], s)) continue;
+        reserve(candidates[i], s);
+        const float t = time_path(&timed, candidates[i], s);
+        if (*path < 0 || t < best) *path = candidates[i], best = t;
+        if (used < (int)sizeof report)
+            used += snprintf(report + used, sizeof report - used, "%s %s %.1f us", i ? "," : "", path_name(candidates[i]),
+                             1e3 * t);
+    }
+    LPC_CHECK_CUDA(cudaStreamSynchronize((cudaStream_t)lpc_cuda.stream));
+    LPC_CHECK_CUDA(cudaFree(timed.in));
+    fprintf(stderr, "lpc: convolution [%d, %d, %d, %d] <-> [%d, %d, %d, %d] k%d s%d %s%s:%s -> %s\n", s->n, s->ci, s->h,
+            s->w, s->n, s->co, s->ho, s->wo, s->k, s->stride, op == OP_FORWARD ? "forward" : "backward-data",
+            is_fused(call) ? " (fused)" : "", report, path_name(*path));
+    return *path;
 }
 
+static void convolve(const struct conv_call *c, const struct lpc_conv_shape *s) { run(c, path_for(c, s), s); }
+
 void lpc_cuda_conv2d_forward(float *y, const float *x, const float *w, const struct lpc_conv_shape *s) {
-    run(OP_FORWARD, path_for(OP_FORWARD, y, x, w, s), y, x, w, s);
+    const struct conv_call c = {OP_FORWARD, y, (float *)x, NULL, w, NULL, LPC_ACT_NONE};
+    convolve(&c, s);
 }
 
 void lpc_cuda_conv2d_backward_data(float *dx, const float *dy, const float *w, const struct lpc_conv_shape *s) {
-    run(OP_BACKWARD_DATA, path_for(OP_BACKWARD_DATA, dx, dy, w, s), dx, dy, w, s);
+    const struct conv_call c = {OP_BACKWARD_DATA, dx, (float *)dy, NULL, w, NULL, LPC_ACT_NONE};
+    convolve(&c, s);
 }
 
 void lpc_cuda_conv2d_backward_filter(float *dw, const float *dy, const float *x, const struct lpc_conv_shape *s) {
@@ -179,26 +213,12 @@ void lpc_cuda_conv2d_backward_filter(float *dw, const float *dy, const float *x,
 
 void lpc_cuda_deconv_bias_act_forward(float *out, float *pre, const float *x, const float *w, const float *b,
                                       const struct lpc_conv_shape *s, int act) {
-    const int path = path_for(OP_BACKWARD_DATA, pre, x, w, s);
-    if (path == LPC_CONV_GEMM) {
-        lpc_gemm_conv_backward_data(out, pre, b, act, x, w, s, cols_for(s));
-    } else if (path == LPC_CONV_IMPLICIT) {
-        lpc_implicit_conv_transposed(out, pre, b, act, x, w, s, partials_for(s));
-    } else {
-        lpc_cudnn_conv_backward_data(pre, x, w, s);
-        lpc_cuda_bias_act_forward(out, pre, b, s->n, s->ci, s->h * s->w, act);
-    }
+    const struct conv_call c = {OP_BACKWARD_DATA, out, (float *)x, pre, w, b, act};
+    convolve(&c, s);
 }
 
 void lpc_cuda_act_conv2d_forward(float *y, float *dout, const float *pre, const float *w,
                                  const struct lpc_conv_shape *s, int act) {
-    const int path = path_for(OP_FORWARD, y, dout, w, s);
-    if (path == LPC_CONV_GEMM) {
-        lpc_gemm_conv_forward(y, dout, pre, act, s, w, cols_for(s));
-    } else if (path == LPC_CONV_IMPLICIT) {
-        lpc_implicit_conv_forward(y, dout, pre, act, s, w, partials_for(s));
-    } else {
-        lpc_cuda_bias_act_backward(dout, NULL, dout, pre, s->n, s->ci, s->h * s->w, act);
-        lpc_cudnn_conv_forward(y, dout, w, s);
-    }
+    const struct conv_call c = {OP_FORWARD, y, dout, (float *)pre, w, NULL, act};
+    convolve(&c, s);
 }

@@ -97,16 +97,15 @@ static void check_conv(struct lpc_conv_shape sh, uint64_t *s) {
     free(x), free(w), free(dy), free(dw0), free(ref), free(got);
 }
 
-/* The decoder's fused layer ops against the CPU's unfused sequence, for every activation. */
-static void check_decoder_layer(struct lpc_conv_shape sh, uint64_t *s) {
+/* The decoder's fused layer ops against the CPU's unfused sequence, for the given activations. */
+static void check_decoder_layer(struct lpc_conv_shape sh, uint64_t *s, const int *acts, int n_acts) {
     sh.ho = lpc_conv_out_size(sh.h, sh.k, sh.stride, sh.pad), sh.wo = lpc_conv_out_size(sh.w, sh.k, sh.stride, sh.pad);
     size_t nx = (size_t)sh.n * sh.ci * sh.h * sh.w, ny = (size_t)sh.n * sh.co * sh.ho * sh.wo, nw = (size_t)sh.co * sh.ci * sh.k * sh.k;
     float *in = rnd(ny, s, 1), *w = rnd(nw, s, 1), *b = rnd(sh.ci, s, 1), *dout = rnd(nx, s, 1);
     float *pre = malloc(sizeof(float) * nx), *out = malloc(sizeof(float) * nx), *tmp = malloc(sizeof(float) * nx);
     float *got = malloc(sizeof(float) * (nx > ny ? nx : ny)), *dy = malloc(sizeof(float) * ny);
     float *d_in = gpu_buffer(ny, in), *d_w = gpu_buffer(nw, w), *d_b = gpu_buffer(sh.ci, b);
-    int acts[] = {LPC_ACT_NONE, LPC_ACT_RELU, LPC_ACT_LEAKY_RELU, LPC_ACT_SILU};
-    for (int a = 0; a < 4; a++) {
+    for (int a = 0; a < n_acts; a++) {
         int act = acts[a];
         char what[128];
         snprintf(what, sizeof what, "deconv_bias_act n%d %d->%d %dx%d act %d", sh.n, sh.co, sh.ci, sh.h, sh.w, act);
@@ -401,11 +400,23 @@ static void check_graph_survives_workspace_growth(uint64_t *s) {
     free(x), free(w), free(ref), free(got), free(pattern), free(back);
 }
 
+/* --timed: the fused decoder-layer ops with `deterministic = false`, where `auto` times the three paths
+ * on each new shape and op (a process of its own: the backend's deterministic setting is fixed once
+ * made). The first call of each op is the fused one with SiLU, whose derivative is not idempotent, so
+ * timing cuDNN's candidate (which multiplies its input by act' in place) on the caller's input instead
+ * of a copy would change the result. */
+static int check_timed_auto(const struct lpc_conv_shape *shapes, int n_shapes, uint64_t *s) {
+    printf("fused decoder-layer ops on timed auto (fp32)\n");
+    const int silu[] = {LPC_ACT_SILU};
+    for (int i = 0; i < n_shapes; i++) check_decoder_layer(shapes[i], s, silu, 1);
+    return test_finish("test_gpu --timed");
+}
+
 int main(int argc, char **argv) {
-    const int tf32 = argc > 1 && strcmp(argv[1], "--tf32") == 0;
+    const int tf32 = argc > 1 && strcmp(argv[1], "--tf32") == 0, timed = argc > 1 && strcmp(argv[1], "--timed") == 0;
     if (tf32) conv_nse = 1e-5;
     cpu = lpc_backend_cpu();
-    gpu = lpc_backend_cuda(tf32, 1, LPC_CONV_AUTO);
+    gpu = lpc_backend_cuda(tf32, !timed, LPC_CONV_AUTO);
     if (!gpu) {
         printf("SKIPPED: %s\n", lpc_last_error());
         return 77;
@@ -413,6 +424,12 @@ int main(int argc, char **argv) {
     uint64_t seed = getenv("LPC_TEST_SEED") ? strtoull(getenv("LPC_TEST_SEED"), NULL, 10) : (uint64_t)time(NULL);
     printf("test_gpu: random inputs from seed %llu (set LPC_TEST_SEED to repeat)\n", (unsigned long long)seed);
     uint64_t s = seed;
+    if (timed) {
+        const struct lpc_conv_shape timed_shapes[] = {{3, 2, 8, 8, 5, 0, 0, 4, 2, 1},
+                                                      {4, 16, 8, 8, 256, 0, 0, 4, 2, 1},
+                                                      {64, 32, 14, 14, 64, 0, 0, 4, 2, 1}};
+        return check_timed_auto(timed_shapes, 3, &s);
+    }
     if (!tf32) check_graph_survives_workspace_growth(&s); /* first: the workspace is still small */
     /* odd sizes, kernels 3 and 4, strides 1 and 2 (with stride 2 and kernel 3 the transposed
      * convolution's pixel classes have different tap counts), and shapes that split K over blocks */
@@ -423,12 +440,13 @@ int main(int argc, char **argv) {
      * kernels (more than 4 image-side channels) and the lowering */
     const int algos[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM, LPC_CONV_IMPLICIT};
     const char *algo_names[] = {"cuDNN", "the GEMM lowering", "the implicit GEMM"};
+    const int every_act[] = {LPC_ACT_NONE, LPC_ACT_RELU, LPC_ACT_LEAKY_RELU, LPC_ACT_SILU};
     for (int a = 0; a < 3; a++) {
         printf("convolutions on %s (%s)\n", algo_names[a], tf32 ? "tf32" : "fp32");
         lpc_backend_cuda(tf32, 1, algos[a]);
         for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
             check_conv(shapes[i], &s);
-            check_decoder_layer(shapes[i], &s);
+            check_decoder_layer(shapes[i], &s, every_act, 4);
         }
     }
     if (tf32) return test_finish("test_gpu --tf32");
