@@ -1,18 +1,20 @@
-/* The convolution ops of the CUDA backend: each call goes to one of three implementations, by the
+/* The convolution ops of the CUDA backend: each call goes to one of four implementations, by the
  * `conv_algo` setting:
  *   cudnn     cuDNN (kernels/conv_cudnn.c);
  *   gemm      forward and backward-data lowered to strided-batched cuBLAS GEMMs with gather kernels
  *             (kernels/conv_gemm.cu);
  *   implicit  forward and backward-data as lpc's implicit-GEMM tensor-core kernels
  *             (kernels/conv_implicit.cu);
+ *   direct    forward and backward-data as lpc's direct kernels for thin layers, at most 4 channels on
+ *             the large side (kernels/conv_direct.cu), cuDNN for the other layers;
  *   auto      per shape, operation and form (plain, or fused as the decoder layer's op below), the
- *             fastest of the three, timed once as that very call replayed in a graph when it is first
+ *             fastest of the four, timed once as that very call replayed in a graph when it is first
  *             made, outside any graph capture. With `deterministic = true` no
  *             timing decides, so that a run never depends on a measurement: a fixed rule from
- *             measured timings (see deterministic_path; all three paths are deterministic).
+ *             measured timings (see deterministic_path; every path is deterministic).
  * backward-filter always runs on cuDNN. Shapes with a tensor of 2^31 elements or more (or, for the
  * lowering, such a column matrix) run on cuDNN.
- * The decoder's fused layer ops are one kernel on the implicit path and one GEMM plus one gather
+ * The decoder's fused layer ops are one kernel on the implicit and direct paths and one GEMM plus one gather
  * kernel on the gemm path: transposed convolution + bias + activation (the epilogue or col2im adds
  * the bias and applies the activation), and the inference-only backward through activation and
  * convolution (the gather applies the activation's derivative). On cuDNN they are the convolution
@@ -46,6 +48,7 @@ static void *partials_for(const struct lpc_conv_shape *s) { return lpc_cuda_work
 static int path_fits(int path, const struct lpc_conv_shape *s) {
     if (path == LPC_CONV_GEMM) return lpc_gemm_conv_fits(s);
     if (path == LPC_CONV_IMPLICIT) return lpc_implicit_conv_fits(s);
+    if (path == LPC_CONV_DIRECT) return lpc_direct_conv_fits(s);
     return 1;
 }
 
@@ -55,7 +58,7 @@ static void reserve(int path, const struct lpc_conv_shape *s) {
 }
 
 static const char *path_name(int path) {
-    return path == LPC_CONV_GEMM ? "gemm" : path == LPC_CONV_IMPLICIT ? "implicit" : "cudnn";
+    return path == LPC_CONV_GEMM ? "gemm" : path == LPC_CONV_IMPLICIT ? "implicit" : path == LPC_CONV_DIRECT ? "direct" : "cudnn";
 }
 
 static struct choice *choice_for(const struct lpc_conv_shape *s) {
@@ -94,6 +97,8 @@ static void run(const struct conv_call *c, int path, const struct lpc_conv_shape
             lpc_gemm_conv_forward(c->out, c->in, c->pre, c->act, s, c->w, cols_for(s));
         } else if (path == LPC_CONV_IMPLICIT) {
             lpc_implicit_conv_forward(c->out, c->in, c->pre, c->act, s, c->w, partials_for(s));
+        } else if (path == LPC_CONV_DIRECT) {
+            lpc_direct_conv_forward(c->out, c->in, c->pre, c->act, s, c->w);
         } else {
             if (fused) lpc_cuda_bias_act_backward(c->in, NULL, c->in, c->pre, s->n, s->ci, s->h * s->w, c->act);
             lpc_cudnn_conv_forward(c->out, c->in, c->w, s);
@@ -103,6 +108,8 @@ static void run(const struct conv_call *c, int path, const struct lpc_conv_shape
             lpc_gemm_conv_backward_data(c->out, c->pre, c->bias, c->act, c->in, c->w, s, cols_for(s));
         } else if (path == LPC_CONV_IMPLICIT) {
             lpc_implicit_conv_transposed(c->out, c->pre, c->bias, c->act, c->in, c->w, s, partials_for(s));
+        } else if (path == LPC_CONV_DIRECT) {
+            lpc_direct_conv_transposed(c->out, c->pre, c->bias, c->act, c->in, c->w, s);
         } else if (fused) {
             lpc_cudnn_conv_backward_data(c->pre, c->in, c->w, s);
             lpc_cuda_bias_act_forward(c->out, c->pre, c->bias, s->n, s->ci, s->h * s->w, c->act);
@@ -174,11 +181,11 @@ static int path_for(const struct conv_call *call, const struct lpc_conv_shape *s
     struct conv_call timed = *call;
     LPC_CHECK_CUDA(cudaMalloc((void **)&timed.in, in_bytes));
     LPC_CHECK_CUDA(cudaMemcpyAsync(timed.in, call->in, in_bytes, cudaMemcpyDeviceToDevice, (cudaStream_t)lpc_cuda.stream));
-    const int candidates[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM, LPC_CONV_IMPLICIT};
+    const int candidates[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM, LPC_CONV_IMPLICIT, LPC_CONV_DIRECT};
     float best = 0;
     char report[160] = "";
     int used = 0;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < (int)(sizeof candidates / sizeof *candidates); i++) {
         if (!path_fits(candidates[i], s)) continue;
         reserve(candidates[i], s);
         const float t = time_path(&timed, candidates[i], s);

@@ -80,6 +80,13 @@ void lpc_implicit_conv_forward(float *y, const float *x, const float *pre, int a
                                const float *w, void *workspace);
 void lpc_implicit_conv_transposed(float *out, float *pre, const float *bias, int act, const float *dy, const float *w,
                                   const struct lpc_conv_shape *s, void *workspace);
+/* kernels/conv_direct.cu: direct kernels for layers with at most 4 channels on the large side (no
+ * workspace); same forward and transposed contracts as the implicit kernels */
+int lpc_direct_conv_fits(const struct lpc_conv_shape *s);
+void lpc_direct_conv_forward(float *y, const float *x, const float *pre, int act, const struct lpc_conv_shape *s,
+                             const float *w);
+void lpc_direct_conv_transposed(float *out, float *pre, const float *bias, int act, const float *dy, const float *w,
+                                const struct lpc_conv_shape *s);
 /* kernels/conv_cudnn.c */
 void lpc_cudnn_conv_forward(float *y, const float *x, const float *w, const struct lpc_conv_shape *s);
 void lpc_cudnn_conv_backward_data(float *dx, const float *dy, const float *w, const struct lpc_conv_shape *s);

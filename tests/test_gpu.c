@@ -432,16 +432,19 @@ int main(int argc, char **argv) {
     }
     if (!tf32) check_graph_survives_workspace_growth(&s); /* first: the workspace is still small */
     /* odd sizes, kernels 3 and 4, strides 1 and 2 (with stride 2 and kernel 3 the transposed
-     * convolution's pixel classes have different tap counts), and shapes that split K over blocks */
+     * convolution's pixel classes have different tap counts), shapes that split K over blocks, and an
+     * image layer with several groups of output channels for the direct kernels */
     struct lpc_conv_shape shapes[] = {{1, 1, 5, 5, 2, 0, 0, 4, 2, 1},     {2, 3, 7, 6, 4, 0, 0, 3, 1, 1},
                                       {2, 3, 7, 9, 5, 0, 0, 3, 2, 1},     {3, 2, 8, 8, 5, 0, 0, 4, 2, 1},
-                                      {4, 16, 8, 8, 256, 0, 0, 4, 2, 1}, {64, 32, 14, 14, 64, 0, 0, 4, 2, 1}};
-    /* every convolution path; deterministic mode's auto, used from here on, mixes the implicit
-     * kernels (more than 4 image-side channels) and the lowering */
-    const int algos[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM, LPC_CONV_IMPLICIT};
-    const char *algo_names[] = {"cuDNN", "the GEMM lowering", "the implicit GEMM"};
+                                      {4, 16, 8, 8, 256, 0, 0, 4, 2, 1}, {64, 32, 14, 14, 64, 0, 0, 4, 2, 1},
+                                      {5, 3, 32, 32, 30, 0, 0, 4, 2, 1}};
+    /* every convolution path (the direct kernels take the shapes with at most 4 large-side channels,
+     * cuDNN the others); deterministic mode's auto, used from here on, mixes the implicit kernels (more
+     * than 4 image-side channels) and the lowering */
+    const int algos[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM, LPC_CONV_IMPLICIT, LPC_CONV_DIRECT};
+    const char *algo_names[] = {"cuDNN", "the GEMM lowering", "the implicit GEMM", "the direct kernels"};
     const int every_act[] = {LPC_ACT_NONE, LPC_ACT_RELU, LPC_ACT_LEAKY_RELU, LPC_ACT_SILU};
-    for (int a = 0; a < 3; a++) {
+    for (int a = 0; a < 4; a++) {
         printf("convolutions on %s (%s)\n", algo_names[a], tf32 ? "tf32" : "fp32");
         lpc_backend_cuda(tf32, 1, algos[a]);
         for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
@@ -460,11 +463,15 @@ int main(int argc, char **argv) {
     check_langevin_adam_head(&s);
     check_chain();
     check_training();
-    printf("the chain and training again with every convolution on cuDNN, then on the implicit GEMM\n");
+    printf("the chain and training again with every convolution on cuDNN, then on the implicit GEMM, then with\n"
+           "the image layers on the direct kernels\n");
     lpc_backend_cuda(0, 1, LPC_CONV_CUDNN);
     check_chain();
     check_training();
     lpc_backend_cuda(0, 1, LPC_CONV_IMPLICIT);
+    check_chain();
+    check_training();
+    lpc_backend_cuda(0, 1, LPC_CONV_DIRECT);
     check_chain();
     check_training();
     return test_finish("test_gpu");

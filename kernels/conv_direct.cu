@@ -1,0 +1,266 @@
+// Direct convolutions for thin layers (the `direct` convolution algorithm, see kernels/conv.c): layers
+// with at most DIRECT_MAX_CHANNELS channels on the large side, such as the decoder's image layer and the
+// encoder's first, where a GEMM's tiles would be mostly padding. NCHW, fp32 on CUDA cores, the weights
+// in shared memory, any kernel size up to DIRECT_MAX_K, stride and padding; every output is summed in a
+// fixed order, so results are deterministic.
+//   forward (conv2d_forward; the chain's backward through the layer, with act' applied to the input
+//   when fused): a thread computes one output pixel for DIRECT_GROUP output channels, so that each
+//   input value is read once per group;
+//   transposed (conv2d_backward_data; the decoder layer's forward, with bias and activation when
+//   fused): for kernel 4, stride 2, padding 1 (every transposed layer of the models here) a thread
+//   computes a 2 x 2 block of the large side, whose 16 taps per channel read a 3 x 3 neighbourhood;
+//   other shapes take one pixel per thread and the taps that reach it.
+#include <cuda_runtime.h>
+
+#include "cuda_internal.h"
+#include "lpc/check.h"
+#include "lpc/config.h"
+#include "lpc/pointwise.h"
+
+#define STREAM ((cudaStream_t)lpc_cuda.stream)
+
+#define DIRECT_MAX_CHANNELS 4
+#define DIRECT_MAX_K 7
+#define DIRECT_GROUP 32          // forward: output channels per thread
+#define DIRECT_MAX_WEIGHTS 8192  // transposed: the whole weight in shared memory (32 KB)
+#define DIRECT_THREADS 128
+
+struct dconv {
+    int n, ci, h, w, co, ho, wo, k, stride, pad;
+};
+
+static dconv dconv_of(const struct lpc_conv_shape *s) {
+    return dconv{s->n, s->ci, s->h, s->w, s->co, s->ho, s->wo, s->k, s->stride, s->pad};
+}
+
+// ws: this block's DIRECT_GROUP output channels' weights as [c][ky][kx][o], so that the group's weights
+// of one tap are two 16-byte shared-memory reads (the same address for every thread: a broadcast)
+template <int CI, bool PRE>
+__global__ void __launch_bounds__(DIRECT_THREADS)
+    direct_forward_kernel(float *y, const float *x, const float *pre, int act, const float *wgt, dconv g) {
+    __shared__ __align__(16) float ws[CI * DIRECT_MAX_K * DIRECT_MAX_K * DIRECT_GROUP];
+    const int kk = g.k * g.k, per_o = CI * kk, o0 = blockIdx.y * DIRECT_GROUP;
+    for (int i = threadIdx.x; i < per_o * DIRECT_GROUP; i += blockDim.x) {
+        const int o = o0 + i % DIRECT_GROUP, t = i / DIRECT_GROUP;
+        ws[i] = o < g.co ? wgt[(size_t)o * per_o + t] : 0.0f;
+    }
+    __syncthreads();
+    const int plane = g.ho * g.wo;
+    const long long p = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (p >= (long long)g.n * plane) return;
+    const int b = (int)(p / plane), q = (int)(p % plane), oy = q / g.wo, ox = q % g.wo;
+    const size_t image = (size_t)b * CI * g.h * g.w;
+    float acc[DIRECT_GROUP];
+#pragma unroll
+    for (int o = 0; o < DIRECT_GROUP; o++) acc[o] = 0.0f;
+    for (int ky = 0; ky < g.k; ky++) {
+        const int yy = oy * g.stride - g.pad + ky;
+        if (yy < 0 || yy >= g.h) continue;
+        for (int kx = 0; kx < g.k; kx++) {
+            const int xx = ox * g.stride - g.pad + kx;
+            if (xx < 0 || xx >= g.w) continue;
+#pragma unroll
+            for (int c = 0; c < CI; c++) {
+                const size_t at = image + ((size_t)c * g.h + yy) * g.w + xx;
+                float v = x[at];
+                if (PRE) v *= lpc_pw_act_derivative(pre[at], act);
+                const float4 *w4 = (const float4 *)(ws + ((c * g.k + ky) * g.k + kx) * DIRECT_GROUP);
+#pragma unroll
+                for (int o4 = 0; o4 < DIRECT_GROUP / 4; o4++) {
+                    const float4 w = w4[o4];
+                    acc[4 * o4] = fmaf(w.x, v, acc[4 * o4]);
+                    acc[4 * o4 + 1] = fmaf(w.y, v, acc[4 * o4 + 1]);
+                    acc[4 * o4 + 2] = fmaf(w.z, v, acc[4 * o4 + 2]);
+                    acc[4 * o4 + 3] = fmaf(w.w, v, acc[4 * o4 + 3]);
+                }
+            }
+        }
+    }
+    float *out = y + (size_t)b * g.co * plane + q;
+#pragma unroll
+    for (int o = 0; o < DIRECT_GROUP; o++)
+        if (o0 + o < g.co) out[(size_t)(o0 + o) * plane] = acc[o];
+}
+
+// ws: the whole weight as [o][ky][kx][c], so that the CI weights of one input value are side by side
+template <int CI>
+__global__ void __launch_bounds__(DIRECT_THREADS) direct_transposed_kernel(float *out, float *pre_out, const float *bias,
+                                                                           int act, const float *dy, const float *wgt,
+                                                                           dconv g) {
+    extern __shared__ float ws[];
+    const int kk = g.k * g.k, total = g.co * kk * CI;
+    for (int i = threadIdx.x; i < total; i += blockDim.x) {
+        const int c = i % CI, t = (i / CI) % kk, o = i / (CI * kk);
+        ws[i] = wgt[((size_t)o * CI + c) * kk + t];
+    }
+    __syncthreads();
+    const int plane = g.h * g.w, in_plane = g.ho * g.wo;
+    const long long p = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (p >= (long long)g.n * plane) return;
+    const int b = (int)(p / plane), q = (int)(p % plane), y = q / g.w, x = q % g.w;
+    const float *dyb = dy + (size_t)b * g.co * in_plane;
+    float acc[CI];
+#pragma unroll
+    for (int c = 0; c < CI; c++) acc[c] = 0.0f;
+    // the taps that reach (y, x): ky = (y + pad) mod stride, + stride, ...; input row (y + pad - ky) / stride
+    for (int ky = (y + g.pad) % g.stride; ky < g.k; ky += g.stride) {
+        const int i = (y + g.pad - ky) / g.stride; // exact: y + pad - ky is a multiple of the stride
+        if (i < 0 || i >= g.ho) continue;
+        for (int kx = (x + g.pad) % g.stride; kx < g.k; kx += g.stride) {
+            const int j = (x + g.pad - kx) / g.stride;
+            if (j < 0 || j >= g.wo) continue;
+            const float *src = dyb + i * g.wo + j;
+            const float *wt = ws + (ky * g.k + kx) * CI;
+#pragma unroll 4
+            for (int o = 0; o < g.co; o++) {
+                const float v = src[(size_t)o * in_plane];
+                const float *w = wt + o * kk * CI;
+#pragma unroll
+                for (int c = 0; c < CI; c++) acc[c] = fmaf(w[c], v, acc[c]);
+            }
+        }
+    }
+    const size_t at = (size_t)b * CI * plane + q;
+#pragma unroll
+    for (int c = 0; c < CI; c++) {
+        if (bias) {
+            const float pre = acc[c] + bias[c];
+            pre_out[at + (size_t)c * plane] = pre;
+            out[at + (size_t)c * plane] = lpc_pw_act(pre, act);
+        } else {
+            out[at + (size_t)c * plane] = acc[c];
+        }
+    }
+}
+
+// kernel 4, stride 2, padding 1: large-side pixels (2a + py, 2b + px) take input rows a - 1 + py + u
+// with ky = 3 - py - 2u (u = 0, 1), and the same along x; ws is the weight as stored, [o][c][ky][kx]
+template <int CI>
+__global__ void __launch_bounds__(DIRECT_THREADS) direct_transposed_k4s2_kernel(float *out, float *pre_out,
+                                                                                const float *bias, int act,
+                                                                                const float *dy, const float *wgt,
+                                                                                dconv g) {
+    extern __shared__ float4 ws4[];
+    float *ws = (float *)ws4;
+    for (int i = threadIdx.x; i < g.co * CI * 16; i += blockDim.x) ws[i] = wgt[i];
+    __syncthreads();
+    const int in_plane = g.ho * g.wo;
+    const long long p = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (p >= (long long)g.n * in_plane) return;
+    const int b = (int)(p / in_plane), q = (int)(p % in_plane), a = q / g.wo, c0 = q % g.wo;
+    const float *dyb = dy + (size_t)b * g.co * in_plane;
+    int off[3][3];
+    bool ok[3][3];
+#pragma unroll
+    for (int r = 0; r < 3; r++)
+#pragma unroll
+        for (int t = 0; t < 3; t++) {
+            const int i = a - 1 + r, j = c0 - 1 + t;
+            ok[r][t] = i >= 0 && i < g.ho && j >= 0 && j < g.wo;
+            off[r][t] = ok[r][t] ? i * g.wo + j : 0;
+        }
+    float acc[4][CI];
+#pragma unroll
+    for (int k = 0; k < 4; k++)
+#pragma unroll
+        for (int c = 0; c < CI; c++) acc[k][c] = 0.0f;
+    for (int o = 0; o < g.co; o++) {
+        const float *src = dyb + (size_t)o * in_plane;
+        float v[3][3];
+#pragma unroll
+        for (int r = 0; r < 3; r++)
+#pragma unroll
+            for (int t = 0; t < 3; t++) v[r][t] = ok[r][t] ? src[off[r][t]] : 0.0f;
+#pragma unroll
+        for (int c = 0; c < CI; c++) {
+            const float4 *w4 = ws4 + (o * CI + c) * 4; // rows ky = 0..3 of w[o, c]
+            const float4 rows[4] = {w4[0], w4[1], w4[2], w4[3]};
+#pragma unroll
+            for (int py = 0; py < 2; py++)
+#pragma unroll
+                for (int u = 0; u < 2; u++) {
+                    const float4 wr = rows[3 - py - 2 * u];
+                    const float wk[4] = {wr.x, wr.y, wr.z, wr.w};
+#pragma unroll
+                    for (int px = 0; px < 2; px++)
+#pragma unroll
+                        for (int u2 = 0; u2 < 2; u2++)
+                            acc[py * 2 + px][c] = fmaf(wk[3 - px - 2 * u2], v[py + u][px + u2], acc[py * 2 + px][c]);
+                }
+        }
+    }
+    const int plane = g.h * g.w;
+#pragma unroll
+    for (int py = 0; py < 2; py++)
+#pragma unroll
+        for (int px = 0; px < 2; px++) {
+            const size_t at = (size_t)b * CI * plane + (size_t)(2 * a + py) * g.w + 2 * c0 + px;
+#pragma unroll
+            for (int c = 0; c < CI; c++) {
+                const float sum = acc[py * 2 + px][c];
+                if (bias) {
+                    const float pre = sum + bias[c];
+                    pre_out[at + (size_t)c * plane] = pre;
+                    out[at + (size_t)c * plane] = lpc_pw_act(pre, act);
+                } else {
+                    out[at + (size_t)c * plane] = sum;
+                }
+            }
+        }
+}
+
+template <int CI>
+static void forward_with(float *y, const float *x, const float *pre, int act, const float *w, const dconv &g) {
+    const long long pixels = (long long)g.n * g.ho * g.wo;
+    const dim3 grid((unsigned)((pixels + DIRECT_THREADS - 1) / DIRECT_THREADS), (g.co + DIRECT_GROUP - 1) / DIRECT_GROUP);
+    if (pre) direct_forward_kernel<CI, true><<<grid, DIRECT_THREADS, 0, STREAM>>>(y, x, pre, act, w, g);
+    else direct_forward_kernel<CI, false><<<grid, DIRECT_THREADS, 0, STREAM>>>(y, x, pre, act, w, g);
+}
+
+template <int CI>
+static void transposed_with(float *out, float *pre, const float *bias, int act, const float *dy, const float *w,
+                            const dconv &g) {
+    const size_t bytes = (size_t)g.co * g.k * g.k * CI * sizeof(float);
+    if (g.k == 4 && g.stride == 2 && g.pad == 1 && g.h == 2 * g.ho && g.w == 2 * g.wo) {
+        const long long blocks_of_four = (long long)g.n * g.ho * g.wo;
+        const unsigned blocks = (unsigned)((blocks_of_four + DIRECT_THREADS - 1) / DIRECT_THREADS);
+        direct_transposed_k4s2_kernel<CI><<<blocks, DIRECT_THREADS, bytes, STREAM>>>(out, pre, bias, act, dy, w, g);
+    } else {
+        const long long pixels = (long long)g.n * g.h * g.w;
+        const unsigned blocks = (unsigned)((pixels + DIRECT_THREADS - 1) / DIRECT_THREADS);
+        direct_transposed_kernel<CI><<<blocks, DIRECT_THREADS, bytes, STREAM>>>(out, pre, bias, act, dy, w, g);
+    }
+}
+
+extern "C" {
+int lpc_direct_conv_fits(const struct lpc_conv_shape *s) {
+    const size_t limit = (size_t)1 << 31;
+    return s->ci <= DIRECT_MAX_CHANNELS && s->k <= DIRECT_MAX_K && (size_t)s->co * s->ci * s->k * s->k <= DIRECT_MAX_WEIGHTS &&
+           (size_t)s->n * s->ci * s->h * s->w < limit && (size_t)s->n * s->co * s->ho * s->wo < limit &&
+           (s->co + DIRECT_GROUP - 1) / DIRECT_GROUP <= 65535;
+}
+
+void lpc_direct_conv_forward(float *y, const float *x, const float *pre, int act, const struct lpc_conv_shape *s,
+                             const float *w) {
+    const dconv g = dconv_of(s);
+    switch (s->ci) {
+    case 1: forward_with<1>(y, x, pre, act, w, g); break;
+    case 2: forward_with<2>(y, x, pre, act, w, g); break;
+    case 3: forward_with<3>(y, x, pre, act, w, g); break;
+    default: forward_with<4>(y, x, pre, act, w, g); break;
+    }
+    LPC_CHECK_CUDA(cudaGetLastError());
+}
+
+void lpc_direct_conv_transposed(float *out, float *pre, const float *bias, int act, const float *dy, const float *w,
+                                const struct lpc_conv_shape *s) {
+    const dconv g = dconv_of(s);
+    switch (s->ci) {
+    case 1: transposed_with<1>(out, pre, bias, act, dy, w, g); break;
+    case 2: transposed_with<2>(out, pre, bias, act, dy, w, g); break;
+    case 3: transposed_with<3>(out, pre, bias, act, dy, w, g); break;
+    default: transposed_with<4>(out, pre, bias, act, dy, w, g); break;
+    }
+    LPC_CHECK_CUDA(cudaGetLastError());
+}
+}
