@@ -5,7 +5,7 @@
  * launches, median of 5 runs. Prints JSON lines.
  * Then the decoder's fused layer ops on each convolution path the backend can choose (kernels/conv.c
  * picks per shape): variant 0 the implicit-GEMM kernel, 1 the GEMM lowering (GEMM + fused gather),
- * 2 cuDNN plus the bias-activation kernel (the unfused sequence).
+ * 2 cuDNN plus the bias-activation kernel (the unfused sequence), and for thin layers 3 the direct kernel.
  * usage: kernel_lab [n ...]   (default sizes: 4096 = cifar32's latents at batch 64, and 1,048,576) */
 #include <cuda_runtime.h>
 #include <math.h>
@@ -133,7 +133,8 @@ static void lab_adam(size_t n) {
 
 /* The decoder's layer ops: variant 0 the implicit-GEMM kernel (one kernel), variant 1 the GEMM
  * lowering (one GEMM and one fused gather kernel), variant 2 the unfused sequence (cuDNN convolution
- * plus the bias-activation kernel). */
+ * plus the bias-activation kernel), and for layers with at most 4 image-side channels variant 3 the
+ * direct kernel (one kernel). */
 struct layer_ctx { int op; struct lpc_conv_shape s; float *in, *w, *b, *pre, *out, *dout, *y; };
 static void layer_launch(void *c_) {
     struct layer_ctx *c = c_;
@@ -151,10 +152,12 @@ static void lab_decoder_layer(int n, int cin, int cout, int side) {
     memcpy(scratch, dout, nx * sizeof(float));
     cpu->act_conv2d_forward(y, scratch, pre, w, &s, LPC_ACT_RELU);
     const char *names[2] = {"deconv_bias_act_forward", "act_conv2d_forward"};
-    const int algos[3] = {LPC_CONV_IMPLICIT, LPC_CONV_GEMM, LPC_CONV_CUDNN};
-    const char *kinds[3] = {"implicit GEMM, one kernel", "GEMM + fused gather", "unfused: cuDNN + bias-activation kernel"};
+    const int algos[4] = {LPC_CONV_IMPLICIT, LPC_CONV_GEMM, LPC_CONV_CUDNN, LPC_CONV_DIRECT};
+    const char *kinds[4] = {"implicit GEMM, one kernel", "GEMM + fused gather", "unfused: cuDNN + bias-activation kernel",
+                            "direct, one kernel"};
+    const int variants = cout <= 4 ? 4 : 3; /* the direct kernels take only thin layers */
     for (int op = 0; op < 2; op++)
-        for (int variant = 0; variant < 3; variant++) {
+        for (int variant = 0; variant < variants; variant++) {
             lpc_backend_cuda(0, 1, algos[variant]);
             struct layer_ctx c = {op, s, dev_copy(in, ny), dev_copy(w, nw), dev_copy(b, cout), dev_copy(pre, nx),
                                   gpu->alloc(nx * sizeof(float)), dev_copy(dout, nx), gpu->alloc(ny * sizeof(float))};
@@ -191,12 +194,13 @@ int main(int argc, char **argv) {
         lab_langevin(sizes[i]);
         lab_adam(sizes[i]);
     }
-    /* the decoder layers of cifar32 at batch 64 and two of celeba64 at batch 256 (fp32 math, so that
+    /* the decoder layers of cifar32 at batch 64 and three of celeba64 at batch 256 (fp32 math, so that
      * the CPU check is tight; the implicit kernels then add three TF32 products per term) */
     lab_decoder_layer(64, 128, 64, 4);
     lab_decoder_layer(64, 64, 32, 8);
     lab_decoder_layer(64, 32, 3, 16);
     lab_decoder_layer(256, 256, 128, 4);
     lab_decoder_layer(256, 64, 32, 16);
+    lab_decoder_layer(256, 32, 3, 32);
     return 0;
 }
