@@ -24,6 +24,7 @@
 #define DIRECT_GROUP 32          // forward: output channels per thread
 #define DIRECT_MAX_WEIGHTS 8192  // transposed: the whole weight in shared memory (32 KB)
 #define DIRECT_THREADS 128
+#define DIRECT_SPLIT_THREADS (1 << 17) // transposed k4 s2: split the channel sum below this many threads
 
 struct dconv {
     int n, ci, h, w, co, ho, wo, k, stride, pad;
@@ -134,20 +135,24 @@ __global__ void __launch_bounds__(DIRECT_THREADS) direct_transposed_kernel(float
 }
 
 // kernel 4, stride 2, padding 1: large-side pixels (2a + py, 2b + px) take input rows a - 1 + py + u
-// with ky = 3 - py - 2u (u = 0, 1), and the same along x; ws is the weight as stored, [o][c][ky][kx]
-template <int CI>
+// with ky = 3 - py - 2u (u = 0, 1), and the same along x; ws is the weight as stored, [o][c][ky][kx].
+// SPLIT threads share a 2 x 2 block, each summing a contiguous range of the input channels, and the
+// first adds the SPLIT partial sums in order (red, after the weights in shared memory): small grids
+// get SPLIT times the threads and loops SPLIT times shorter.
+template <int CI, int SPLIT>
 __global__ void __launch_bounds__(DIRECT_THREADS) direct_transposed_k4s2_kernel(float *out, float *pre_out,
                                                                                 const float *bias, int act,
                                                                                 const float *dy, const float *wgt,
                                                                                 dconv g) {
+    constexpr int POSITIONS = DIRECT_THREADS / SPLIT; // 2 x 2 blocks per thread block
     extern __shared__ float4 ws4[];
-    float *ws = (float *)ws4;
+    float *ws = (float *)ws4, *red = ws + g.co * CI * 16;
     for (int i = threadIdx.x; i < g.co * CI * 16; i += blockDim.x) ws[i] = wgt[i];
     __syncthreads();
-    const int in_plane = g.ho * g.wo;
-    const long long p = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (p >= (long long)g.n * in_plane) return;
-    const int b = (int)(p / in_plane), q = (int)(p % in_plane), a = q / g.wo, c0 = q % g.wo;
+    const int in_plane = g.ho * g.wo, slot = threadIdx.x % POSITIONS, part = threadIdx.x / POSITIONS;
+    const long long p = (long long)blockIdx.x * POSITIONS + slot;
+    const bool valid = p < (long long)g.n * in_plane;
+    const int b = valid ? (int)(p / in_plane) : 0, q = valid ? (int)(p % in_plane) : 0, a = q / g.wo, c0 = q % g.wo;
     const float *dyb = dy + (size_t)b * g.co * in_plane;
     int off[3][3];
     bool ok[3][3];
@@ -164,7 +169,8 @@ __global__ void __launch_bounds__(DIRECT_THREADS) direct_transposed_k4s2_kernel(
     for (int k = 0; k < 4; k++)
 #pragma unroll
         for (int c = 0; c < CI; c++) acc[k][c] = 0.0f;
-    for (int o = 0; o < g.co; o++) {
+    const int chunk = (g.co + SPLIT - 1) / SPLIT, o_end = valid ? min(g.co, (part + 1) * chunk) : 0;
+    for (int o = part * chunk; o < o_end; o++) {
         const float *src = dyb + (size_t)o * in_plane;
         float v[3][3];
 #pragma unroll
@@ -189,6 +195,21 @@ __global__ void __launch_bounds__(DIRECT_THREADS) direct_transposed_k4s2_kernel(
                 }
         }
     }
+    if (SPLIT > 1) { // partial sums of parts 1.. through shared memory, added by part 0 in order
+        if (part > 0)
+#pragma unroll
+            for (int k = 0; k < 4; k++)
+#pragma unroll
+                for (int c = 0; c < CI; c++) red[((part * 4 + k) * CI + c) * POSITIONS + slot] = acc[k][c];
+        __syncthreads();
+        if (part > 0) return;
+        for (int s = 1; s < SPLIT; s++)
+#pragma unroll
+            for (int k = 0; k < 4; k++)
+#pragma unroll
+                for (int c = 0; c < CI; c++) acc[k][c] += red[((s * 4 + k) * CI + c) * POSITIONS + slot];
+    }
+    if (!valid) return;
     const int plane = g.h * g.w;
 #pragma unroll
     for (int py = 0; py < 2; py++)
@@ -222,9 +243,16 @@ static void transposed_with(float *out, float *pre, const float *bias, int act, 
                             const dconv &g) {
     const size_t bytes = (size_t)g.co * g.k * g.k * CI * sizeof(float);
     if (g.k == 4 && g.stride == 2 && g.pad == 1 && g.h == 2 * g.ho && g.w == 2 * g.wo) {
+        // split the input channels until about DIRECT_SPLIT_THREADS threads run (at most 8 ways)
         const long long blocks_of_four = (long long)g.n * g.ho * g.wo;
-        const unsigned blocks = (unsigned)((blocks_of_four + DIRECT_THREADS - 1) / DIRECT_THREADS);
-        direct_transposed_k4s2_kernel<CI><<<blocks, DIRECT_THREADS, bytes, STREAM>>>(out, pre, bias, act, dy, w, g);
+        int split = 1;
+        while (split < 8 && split < g.co && blocks_of_four * split < DIRECT_SPLIT_THREADS) split *= 2;
+        const unsigned blocks = (unsigned)((blocks_of_four * split + DIRECT_THREADS - 1) / DIRECT_THREADS);
+        const size_t all = bytes + (split > 1 ? (size_t)DIRECT_THREADS * 4 * CI * sizeof(float) : 0);
+        if (split == 1) direct_transposed_k4s2_kernel<CI, 1><<<blocks, DIRECT_THREADS, all, STREAM>>>(out, pre, bias, act, dy, w, g);
+        else if (split == 2) direct_transposed_k4s2_kernel<CI, 2><<<blocks, DIRECT_THREADS, all, STREAM>>>(out, pre, bias, act, dy, w, g);
+        else if (split == 4) direct_transposed_k4s2_kernel<CI, 4><<<blocks, DIRECT_THREADS, all, STREAM>>>(out, pre, bias, act, dy, w, g);
+        else direct_transposed_k4s2_kernel<CI, 8><<<blocks, DIRECT_THREADS, all, STREAM>>>(out, pre, bias, act, dy, w, g);
     } else {
         const long long pixels = (long long)g.n * g.h * g.w;
         const unsigned blocks = (unsigned)((pixels + DIRECT_THREADS - 1) / DIRECT_THREADS);
