@@ -149,14 +149,13 @@ static float time_path(const struct conv_call *c, int path, const struct lpc_con
  * (three TF32 products on tensor cores) for the layers with more than 4 image-side channels and the
  * lowering for the image layer were the fastest mix in all four rows (7,686 / 3,379 / 2,531 / 814
  * Langevin steps/s against 7,249 / 2,832 / 2,165 / 674 for the lowering alone); with tf32 math the
- * lowering alone was fastest in three rows and within 1 % in the fourth. The direct kernels take the
- * thin (image) layers from these many image-side pixels (n * h * w) on: where their per-call timings
- * beat the lowering's for both ops (bench/RESULTS.md, 2026-11-29). */
-#define DIRECT_RULE_PIXELS_FP32 ((size_t)1 << 18)
-#define DIRECT_RULE_PIXELS_TF32 ((size_t)1 << 20)
-static int deterministic_path(const struct lpc_conv_shape *s) {
-    const size_t image_pixels = (size_t)s->n * s->h * s->w;
-    if (lpc_direct_conv_fits(s) && image_pixels >= (lpc_cuda.tf32 ? DIRECT_RULE_PIXELS_TF32 : DIRECT_RULE_PIXELS_FP32))
+ * lowering alone was fastest in three rows and within 1 % in the fourth. The thin (image) layers go to
+ * the direct kernels: always for the transposed convolution (faster than the lowering in every row,
+ * both maths), from DIRECT_RULE_PIXELS image-side pixels per batch (n * h * w) for the forward
+ * (bench/RESULTS.md, 2026-11-29). */
+#define DIRECT_RULE_PIXELS ((size_t)1 << 18)
+static int deterministic_path(int op, const struct lpc_conv_shape *s) {
+    if (lpc_direct_conv_fits(s) && (op == OP_BACKWARD_DATA || (size_t)s->n * s->h * s->w >= DIRECT_RULE_PIXELS))
         return LPC_CONV_DIRECT;
     return !lpc_cuda.tf32 && s->ci > 4 ? LPC_CONV_IMPLICIT : LPC_CONV_GEMM;
 }
@@ -178,7 +177,7 @@ static int path_for(const struct conv_call *call, const struct lpc_conv_shape *s
                          "a convolution shape was first seen inside a graph capture");
     if (lpc_cuda.conv_algo != LPC_CONV_AUTO || lpc_cuda.deterministic) {
         int want = lpc_cuda.conv_algo;
-        if (want == LPC_CONV_AUTO) want = deterministic_path(s);
+        if (want == LPC_CONV_AUTO) want = deterministic_path(op, s);
         *path = path_fits(want, s) ? want : LPC_CONV_CUDNN;
         reserve(*path, s);
         return *path;
