@@ -8,8 +8,9 @@
 //   input value is read once per group;
 //   transposed (conv2d_backward_data; the decoder layer's forward, with bias and activation when
 //   fused): for kernel 4, stride 2, padding 1 (every transposed layer of the models here) a thread
-//   computes a 2 x 2 block of the large side, whose 16 taps per channel read a 3 x 3 neighbourhood;
-//   other shapes take one pixel per thread and the taps that reach it.
+//   computes a 2 x 2 block of the large side, whose 16 taps per channel read a 3 x 3 neighbourhood
+//   (on small grids up to 8 threads share a block, each summing part of the channels); other shapes
+//   take one pixel per thread and the taps that reach it.
 #include <cuda_runtime.h>
 
 #include "cuda_internal.h"
