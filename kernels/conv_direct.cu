@@ -234,7 +234,8 @@ __global__ void __launch_bounds__(DIRECT_THREADS) direct_transposed_k4s2_kernel(
 template <int CI>
 static void forward_with(float *y, const float *x, const float *pre, int act, const float *w, const dconv &g) {
     const long long pixels = (long long)g.n * g.ho * g.wo;
-    const dim3 grid((unsigned)((pixels + DIRECT_THREADS - 1) / DIRECT_THREADS), (g.co + DIRECT_GROUP - 1) / DIRECT_GROUP);
+    const dim3 grid((unsigned)((pixels + DIRECT_THREADS - 1) / DIRECT_THREADS),
+                    (g.co + DIRECT_GROUP - 1) / DIRECT_GROUP);
     if (pre) direct_forward_kernel<CI, true><<<grid, DIRECT_THREADS, 0, STREAM>>>(y, x, pre, act, w, g);
     else direct_forward_kernel<CI, false><<<grid, DIRECT_THREADS, 0, STREAM>>>(y, x, pre, act, w, g);
 }
@@ -250,10 +251,11 @@ static void transposed_with(float *out, float *pre, const float *bias, int act, 
         while (split < 8 && split < g.co && blocks_of_four * split < DIRECT_SPLIT_THREADS) split *= 2;
         const unsigned blocks = (unsigned)((blocks_of_four * split + DIRECT_THREADS - 1) / DIRECT_THREADS);
         const size_t all = bytes + (split > 1 ? (size_t)DIRECT_THREADS * 4 * CI * sizeof(float) : 0);
-        if (split == 1) direct_transposed_k4s2_kernel<CI, 1><<<blocks, DIRECT_THREADS, all, STREAM>>>(out, pre, bias, act, dy, w, g);
-        else if (split == 2) direct_transposed_k4s2_kernel<CI, 2><<<blocks, DIRECT_THREADS, all, STREAM>>>(out, pre, bias, act, dy, w, g);
-        else if (split == 4) direct_transposed_k4s2_kernel<CI, 4><<<blocks, DIRECT_THREADS, all, STREAM>>>(out, pre, bias, act, dy, w, g);
-        else direct_transposed_k4s2_kernel<CI, 8><<<blocks, DIRECT_THREADS, all, STREAM>>>(out, pre, bias, act, dy, w, g);
+        auto kernel = split == 1   ? direct_transposed_k4s2_kernel<CI, 1>
+                      : split == 2 ? direct_transposed_k4s2_kernel<CI, 2>
+                      : split == 4 ? direct_transposed_k4s2_kernel<CI, 4>
+                                   : direct_transposed_k4s2_kernel<CI, 8>;
+        kernel<<<blocks, DIRECT_THREADS, all, STREAM>>>(out, pre, bias, act, dy, w, g);
     } else {
         const long long pixels = (long long)g.n * g.h * g.w;
         const unsigned blocks = (unsigned)((pixels + DIRECT_THREADS - 1) / DIRECT_THREADS);
@@ -264,8 +266,9 @@ static void transposed_with(float *out, float *pre, const float *bias, int act, 
 extern "C" {
 int lpc_direct_conv_fits(const struct lpc_conv_shape *s) {
     const size_t limit = (size_t)1 << 31;
-    return s->ci <= DIRECT_MAX_CHANNELS && s->k <= DIRECT_MAX_K && (size_t)s->co * s->ci * s->k * s->k <= DIRECT_MAX_WEIGHTS &&
-           (size_t)s->n * s->ci * s->h * s->w < limit && (size_t)s->n * s->co * s->ho * s->wo < limit &&
+    return s->ci <= DIRECT_MAX_CHANNELS && s->k <= DIRECT_MAX_K &&
+           (size_t)s->co * s->ci * s->k * s->k <= DIRECT_MAX_WEIGHTS && (size_t)s->n * s->ci * s->h * s->w < limit &&
+           (size_t)s->n * s->co * s->ho * s->wo < limit &&
            (s->co + DIRECT_GROUP - 1) / DIRECT_GROUP <= 65535;
 }
 
