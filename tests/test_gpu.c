@@ -400,8 +400,8 @@ static void check_graph_survives_workspace_growth(uint64_t *s) {
     free(x), free(w), free(ref), free(got), free(pattern), free(back);
 }
 
-/* --timed: the fused decoder-layer ops with `deterministic = false`, where `auto` times the three paths
- * on each new shape and op (a process of its own: the backend's deterministic setting is fixed once
+/* --timed: the fused decoder-layer ops with `deterministic = false`, where `auto` times every path that
+ * fits on each new shape and op (a process of its own: the backend's deterministic setting is fixed once
  * made). The first call of each op is the fused one with SiLU, whose derivative is not idempotent, so
  * timing cuDNN's candidate (which multiplies its input by act' in place) on the caller's input instead
  * of a copy would change the result. */
@@ -440,8 +440,8 @@ int main(int argc, char **argv) {
                                       {4, 16, 8, 8, 256, 0, 0, 4, 2, 1}, {64, 32, 14, 14, 64, 0, 0, 4, 2, 1},
                                       {5, 3, 32, 32, 30, 0, 0, 4, 2, 1},  {32, 1, 128, 128, 4, 0, 0, 4, 2, 1}};
     /* every convolution path (the direct kernels take the shapes with at most 4 large-side channels,
-     * cuDNN the others); deterministic mode's auto, used from here on, mixes the implicit kernels (more
-     * than 4 image-side channels) and the lowering */
+     * cuDNN the others); deterministic mode's auto, used from here on, mixes the paths by the rule of
+     * kernels/conv.c (deterministic_path) */
     const int algos[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM, LPC_CONV_IMPLICIT, LPC_CONV_DIRECT};
     const char *algo_names[] = {"cuDNN", "the GEMM lowering", "the implicit GEMM", "the direct kernels"};
     const int every_act[] = {LPC_ACT_NONE, LPC_ACT_RELU, LPC_ACT_LEAKY_RELU, LPC_ACT_SILU};
