@@ -91,6 +91,21 @@ static void check_safetensors(void) {
               lpc_last_error());
     }
     free(copy), free(bytes);
+    /* a key twice in the header (the metadata, or a tensor): ambiguous, refused, nothing leaked */
+    const char *twice[] = {"{\"__metadata__\":{\"a\":\"1\"},\"__metadata__\":{\"b\":\"2\"}}",
+                           "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                           "\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}"};
+    const size_t data_bytes[] = {0, 8};
+    for (int i = 0; i < 2; i++) {
+        const size_t len = strlen(twice[i]), total = 8 + len + data_bytes[i];
+        unsigned char *file = calloc(total, 1);
+        for (int byte = 0; byte < 8; byte++) file[byte] = (unsigned char)((uint64_t)len >> (8 * byte));
+        memcpy(file + 8, twice[i], len);
+        write_bytes(bad, file, total);
+        CHECK(lpc_safetensors_read(&f, bad, 1 << 20) != 0 && strstr(lpc_last_error(), "appears twice"),
+              "a key twice in the header refused: %s", lpc_last_error());
+        free(file);
+    }
 }
 
 static void check_checkpoint(void) {

@@ -119,6 +119,7 @@ int lpc_safetensors_read(struct lpc_st_file *f, const char *path, size_t max_byt
         const char *name = e->string ? e->string : "?";
         if (strcmp(name, "__metadata__") == 0) {
             if (!cJSON_IsObject(e)) return fail_entry(f, root, name, "__metadata__ is not an object");
+            if (f->meta) return fail_entry(f, root, name, "appears twice in the header");
             int m = cJSON_GetArraySize(e);
             f->meta = lpc_xcalloc((size_t)m + 1, sizeof *f->meta);
             for (cJSON *kv = e->child; kv; kv = kv->next) {
@@ -130,6 +131,7 @@ int lpc_safetensors_read(struct lpc_st_file *f, const char *path, size_t max_byt
             continue;
         }
         if (strlen(name) >= LPC_ST_NAME_MAX) return fail_entry(f, root, "(long name)", "name longer than 127 bytes");
+        if (lpc_safetensors_find(f, name)) return fail_entry(f, root, name, "appears twice in the header");
         struct lpc_st_tensor *t = &f->tensors[f->count];
         snprintf(t->name, sizeof t->name, "%s", name);
         cJSON *dtype = cJSON_GetObjectItemCaseSensitive(e, "dtype");
