@@ -84,6 +84,23 @@ __global__ void __launch_bounds__(DIRECT_THREADS)
         if (o0 + o < g.co) out[(size_t)(o0 + o) * plane] = acc[o];
 }
 
+// the end of a transposed kernel: one large-side pixel's CI sums into out, or with bias pre_out = sum +
+// bias and out = act(pre_out); `at` is the pixel's place in channel 0, `plane` the channel stride
+template <int CI>
+__device__ __forceinline__ void store_pixel(float *out, float *pre_out, const float *bias, int act, size_t at,
+                                            int plane, const float (&sum)[CI]) {
+#pragma unroll
+    for (int c = 0; c < CI; c++) {
+        if (bias) {
+            const float pre = sum[c] + bias[c];
+            pre_out[at + (size_t)c * plane] = pre;
+            out[at + (size_t)c * plane] = lpc_pw_act(pre, act);
+        } else {
+            out[at + (size_t)c * plane] = sum[c];
+        }
+    }
+}
+
 // ws: the whole weight as [o][ky][kx][c], so that the CI weights of one input value are side by side
 template <int CI>
 __global__ void __launch_bounds__(DIRECT_THREADS) direct_transposed_kernel(float *out, float *pre_out, const float *bias,
@@ -122,17 +139,7 @@ __global__ void __launch_bounds__(DIRECT_THREADS) direct_transposed_kernel(float
             }
         }
     }
-    const size_t at = (size_t)b * CI * plane + q;
-#pragma unroll
-    for (int c = 0; c < CI; c++) {
-        if (bias) {
-            const float pre = acc[c] + bias[c];
-            pre_out[at + (size_t)c * plane] = pre;
-            out[at + (size_t)c * plane] = lpc_pw_act(pre, act);
-        } else {
-            out[at + (size_t)c * plane] = acc[c];
-        }
-    }
+    store_pixel<CI>(out, pre_out, bias, act, (size_t)b * CI * plane + q, plane, acc);
 }
 
 // kernel 4, stride 2, padding 1: large-side pixels (2a + py, 2b + px) take input rows a - 1 + py + u
@@ -215,20 +222,9 @@ __global__ void __launch_bounds__(DIRECT_THREADS) direct_transposed_k4s2_kernel(
 #pragma unroll
     for (int py = 0; py < 2; py++)
 #pragma unroll
-        for (int px = 0; px < 2; px++) {
-            const size_t at = (size_t)b * CI * plane + (size_t)(2 * a + py) * g.w + 2 * c0 + px;
-#pragma unroll
-            for (int c = 0; c < CI; c++) {
-                const float sum = acc[py * 2 + px][c];
-                if (bias) {
-                    const float pre = sum + bias[c];
-                    pre_out[at + (size_t)c * plane] = pre;
-                    out[at + (size_t)c * plane] = lpc_pw_act(pre, act);
-                } else {
-                    out[at + (size_t)c * plane] = sum;
-                }
-            }
-        }
+        for (int px = 0; px < 2; px++)
+            store_pixel<CI>(out, pre_out, bias, act, (size_t)b * CI * plane + (size_t)(2 * a + py) * g.w + 2 * c0 + px,
+                            plane, acc[py * 2 + px]);
 }
 
 template <int CI>
