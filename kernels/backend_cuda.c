@@ -1,7 +1,7 @@
 /* The CUDA backend instance (SPEC.md section 4): device memory, one stream, convolutions on cuDNN,
- * lowered to cuBLAS GEMMs or as implicit-GEMM kernels (kernels/conv.c picks), cuBLAS dense layers,
- * cuRAND's device Philox generator for the noise (the same sequence as the CPU's host generator from
- * the same seed and offset) and the fused kernels of kernels/. */
+ * lowered to cuBLAS GEMMs, as implicit-GEMM kernels or direct kernels (kernels/conv.c picks), cuBLAS
+ * dense layers, cuRAND's device Philox generator for the noise (the same sequence as the CPU's host
+ * generator from the same seed and offset) and the fused kernels of kernels/. */
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>

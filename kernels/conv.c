@@ -35,7 +35,7 @@ enum { OP_FORWARD, OP_BACKWARD_DATA, OP_COUNT };
 struct choice {
     struct lpc_conv_shape s;
     int tf32, deterministic, conv_algo; /* a timed choice never serves a deterministic run */
-    int path[OP_COUNT][2]; /* [op][fused]: LPC_CONV_CUDNN, _GEMM or _IMPLICIT; -1: not chosen yet */
+    int path[OP_COUNT][2]; /* [op][fused]: LPC_CONV_CUDNN, _GEMM, _IMPLICIT or _DIRECT; -1: not chosen yet */
 };
 
 static struct choice choices[MAX_CHOICES];
@@ -58,7 +58,10 @@ static void reserve(int path, const struct lpc_conv_shape *s) {
 }
 
 static const char *path_name(int path) {
-    return path == LPC_CONV_GEMM ? "gemm" : path == LPC_CONV_IMPLICIT ? "implicit" : path == LPC_CONV_DIRECT ? "direct" : "cudnn";
+    return path == LPC_CONV_GEMM       ? "gemm"
+           : path == LPC_CONV_IMPLICIT ? "implicit"
+           : path == LPC_CONV_DIRECT   ? "direct"
+                                       : "cudnn";
 }
 
 static struct choice *choice_for(const struct lpc_conv_shape *s) {
@@ -120,7 +123,8 @@ static void run(const struct conv_call *c, int path, const struct lpc_conv_shape
 }
 
 /* milliseconds per call, as the chain runs it: TIMED_CALLS calls captured as one graph, replayed once
- * untimed (after one plain call, which also makes the cuDNN plan), then timed over TIMED_REPLAYS */
+ * untimed (after one call outside the graph, which also makes the cuDNN plan), then timed over
+ * TIMED_REPLAYS */
 static float time_path(const struct conv_call *c, int path, const struct lpc_conv_shape *s) {
     cudaStream_t stream = (cudaStream_t)lpc_cuda.stream;
     run(c, path, s);

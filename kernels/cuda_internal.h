@@ -54,7 +54,8 @@ void lpc_cuda_encoder_head_backward(float *d_head, float *terms, const float *he
                                     float n_states, int n, int d, float w_fwd, float w_rev, float w_vae, float scale);
 void lpc_cuda_adam(float *param, float *m, float *v, const float *grad, size_t n, const struct lpc_adam_params *p);
 
-/* kernels/conv.c: the convolution ops, on cuDNN, the GEMM lowering or the implicit GEMM by `conv_algo` */
+/* kernels/conv.c: the convolution ops, on cuDNN, the GEMM lowering, the implicit GEMM or the direct
+ * kernels by `conv_algo` */
 void lpc_cuda_conv2d_forward(float *y, const float *x, const float *w, const struct lpc_conv_shape *s);
 void lpc_cuda_conv2d_backward_data(float *dx, const float *dy, const float *w, const struct lpc_conv_shape *s);
 void lpc_cuda_conv2d_backward_filter(float *dw, const float *dy, const float *x, const struct lpc_conv_shape *s);
