@@ -1,19 +1,25 @@
 // Block-wide sums in a fixed tree order (no atomics), shared by the CUDA kernels: the same inputs
-// always give the same bits. Every thread of the block must call it; all of them get the sums.
+// always give the same bits. Every thread of the block must call it; all of them get the sums. A
+// shuffle tree within each warp, then one over the warps' sums: two barriers instead of one per level.
 #ifndef LPC_BLOCK_REDUCE_CUH
 #define LPC_BLOCK_REDUCE_CUH
 
 template <int THREADS, int K>
 __device__ __forceinline__ void lpc_block_sums(double (&v)[K]) {
-    __shared__ double s[K][THREADS];
-    for (int q = 0; q < K; q++) s[q][threadIdx.x] = v[q];
-    __syncthreads();
-    for (int k = THREADS / 2; k > 0; k >>= 1) {
-        if (threadIdx.x < k)
-            for (int q = 0; q < K; q++) s[q][threadIdx.x] += s[q][threadIdx.x + k];
-        __syncthreads();
+    static_assert(THREADS % 32 == 0 && THREADS <= 1024, "whole warps, at most 32 of them");
+    constexpr int WARPS = THREADS / 32;
+    __shared__ double s[K][WARPS];
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    for (int q = 0; q < K; q++) {
+        for (int o = 16; o > 0; o >>= 1) v[q] += __shfl_down_sync(0xffffffffu, v[q], o);
+        if (lane == 0) s[q][warp] = v[q];
     }
-    for (int q = 0; q < K; q++) v[q] = s[q][0];
+    __syncthreads();
+    for (int q = 0; q < K; q++) { /* every warp adds the warps' sums in the same tree */
+        double t = lane < WARPS ? s[q][lane] : 0.0;
+        for (int o = 16; o > 0; o >>= 1) t += __shfl_down_sync(0xffffffffu, t, o);
+        v[q] = __shfl_sync(0xffffffffu, t, 0);
+    }
     __syncthreads(); /* s is free for the next call */
 }
 
