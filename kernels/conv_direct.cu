@@ -4,8 +4,8 @@
 // in shared memory, any kernel size up to DIRECT_MAX_K, stride and padding; every output is summed in a
 // fixed order, so results are deterministic.
 //   forward (conv2d_forward; the chain's backward through the layer, with act' applied to the input
-//   when fused): a thread computes one output pixel for DIRECT_GROUP output channels, so that each
-//   input value is read once per group;
+//   when fused): a thread computes one output pixel for a group of 32 output channels, so that each
+//   input value is read once per group (on small grids groups of 16 or 8, for more threads);
 //   transposed (conv2d_backward_data; the decoder layer's forward, with bias and activation when
 //   fused): for kernel 4, stride 2, padding 1 (every transposed layer of the models here) a thread
 //   computes a 2 x 2 block of the large side, whose 16 taps per channel read a 3 x 3 neighbourhood
@@ -22,10 +22,12 @@
 
 #define DIRECT_MAX_CHANNELS 4
 #define DIRECT_MAX_K 7
-#define DIRECT_GROUP 32          // forward: output channels per thread
+#define DIRECT_GROUP 32          // forward: output channels per thread (at most)
+#define DIRECT_MIN_GROUP 8       // forward: the smallest group, on small grids
 #define DIRECT_MAX_WEIGHTS 8192  // transposed: the whole weight in shared memory (32 KB)
 #define DIRECT_THREADS 128
-#define DIRECT_SPLIT_THREADS (1 << 17) // transposed k4 s2: split the channel sum below this many threads
+#define DIRECT_SPLIT_THREADS (1 << 17) // split the work below this many threads (forward: smaller groups;
+                                       // transposed k4 s2: the channel sum over several threads)
 
 struct dconv {
     int n, ci, h, w, co, ho, wo, k, stride, pad;
@@ -35,15 +37,15 @@ static dconv dconv_of(const struct lpc_conv_shape *s) {
     return dconv{s->n, s->ci, s->h, s->w, s->co, s->ho, s->wo, s->k, s->stride, s->pad};
 }
 
-// ws: this block's DIRECT_GROUP output channels' weights as [c][ky][kx][o], so that the group's weights
-// of one tap are two 16-byte shared-memory reads (the same address for every thread: a broadcast)
-template <int CI, bool PRE>
+// ws: this block's GROUP output channels' weights as [c][ky][kx][o], so that the group's weights of
+// one tap are GROUP / 4 16-byte shared-memory reads (the same address for every thread: a broadcast)
+template <int CI, int GROUP, bool PRE>
 __global__ void __launch_bounds__(DIRECT_THREADS)
     direct_forward_kernel(float *y, const float *x, const float *pre, int act, const float *wgt, dconv g) {
-    __shared__ __align__(16) float ws[CI * DIRECT_MAX_K * DIRECT_MAX_K * DIRECT_GROUP];
-    const int kk = g.k * g.k, per_o = CI * kk, o0 = blockIdx.y * DIRECT_GROUP;
-    for (int i = threadIdx.x; i < per_o * DIRECT_GROUP; i += blockDim.x) {
-        const int o = o0 + i % DIRECT_GROUP, t = i / DIRECT_GROUP;
+    __shared__ __align__(16) float ws[CI * DIRECT_MAX_K * DIRECT_MAX_K * GROUP];
+    const int kk = g.k * g.k, per_o = CI * kk, o0 = blockIdx.y * GROUP;
+    for (int i = threadIdx.x; i < per_o * GROUP; i += blockDim.x) {
+        const int o = o0 + i % GROUP, t = i / GROUP;
         ws[i] = o < g.co ? wgt[(size_t)o * per_o + t] : 0.0f;
     }
     __syncthreads();
@@ -52,9 +54,9 @@ __global__ void __launch_bounds__(DIRECT_THREADS)
     if (p >= (long long)g.n * plane) return;
     const int b = (int)(p / plane), q = (int)(p % plane), oy = q / g.wo, ox = q % g.wo;
     const size_t image = (size_t)b * CI * g.h * g.w;
-    float acc[DIRECT_GROUP];
+    float acc[GROUP];
 #pragma unroll
-    for (int o = 0; o < DIRECT_GROUP; o++) acc[o] = 0.0f;
+    for (int o = 0; o < GROUP; o++) acc[o] = 0.0f;
     for (int ky = 0; ky < g.k; ky++) {
         const int yy = oy * g.stride - g.pad + ky;
         if (yy < 0 || yy >= g.h) continue;
@@ -66,9 +68,9 @@ __global__ void __launch_bounds__(DIRECT_THREADS)
                 const size_t at = image + ((size_t)c * g.h + yy) * g.w + xx;
                 float v = x[at];
                 if (PRE) v *= lpc_pw_act_derivative(pre[at], act);
-                const float4 *w4 = (const float4 *)(ws + ((c * g.k + ky) * g.k + kx) * DIRECT_GROUP);
+                const float4 *w4 = (const float4 *)(ws + ((c * g.k + ky) * g.k + kx) * GROUP);
 #pragma unroll
-                for (int o4 = 0; o4 < DIRECT_GROUP / 4; o4++) {
+                for (int o4 = 0; o4 < GROUP / 4; o4++) {
                     const float4 w = w4[o4];
                     acc[4 * o4] = fmaf(w.x, v, acc[4 * o4]);
                     acc[4 * o4 + 1] = fmaf(w.y, v, acc[4 * o4 + 1]);
@@ -80,7 +82,7 @@ __global__ void __launch_bounds__(DIRECT_THREADS)
     }
     float *out = y + (size_t)b * g.co * plane + q;
 #pragma unroll
-    for (int o = 0; o < DIRECT_GROUP; o++)
+    for (int o = 0; o < GROUP; o++)
         if (o0 + o < g.co) out[(size_t)(o0 + o) * plane] = acc[o];
 }
 
@@ -227,13 +229,24 @@ __global__ void __launch_bounds__(DIRECT_THREADS) direct_transposed_k4s2_kernel(
                             plane, acc[py * 2 + px]);
 }
 
+template <int CI, int GROUP>
+static void forward_group(float *y, const float *x, const float *pre, int act, const float *w, const dconv &g) {
+    const long long pixels = (long long)g.n * g.ho * g.wo;
+    const dim3 grid((unsigned)((pixels + DIRECT_THREADS - 1) / DIRECT_THREADS), (g.co + GROUP - 1) / GROUP);
+    if (pre) direct_forward_kernel<CI, GROUP, true><<<grid, DIRECT_THREADS, 0, STREAM>>>(y, x, pre, act, w, g);
+    else direct_forward_kernel<CI, GROUP, false><<<grid, DIRECT_THREADS, 0, STREAM>>>(y, x, pre, act, w, g);
+}
+
 template <int CI>
 static void forward_with(float *y, const float *x, const float *pre, int act, const float *w, const dconv &g) {
+    // halve the output-channel group until about DIRECT_SPLIT_THREADS threads run (down to 8 channels)
     const long long pixels = (long long)g.n * g.ho * g.wo;
-    const dim3 grid((unsigned)((pixels + DIRECT_THREADS - 1) / DIRECT_THREADS),
-                    (g.co + DIRECT_GROUP - 1) / DIRECT_GROUP);
-    if (pre) direct_forward_kernel<CI, true><<<grid, DIRECT_THREADS, 0, STREAM>>>(y, x, pre, act, w, g);
-    else direct_forward_kernel<CI, false><<<grid, DIRECT_THREADS, 0, STREAM>>>(y, x, pre, act, w, g);
+    int group = DIRECT_GROUP;
+    while (group > DIRECT_MIN_GROUP && pixels * ((g.co + group - 1) / group) < DIRECT_SPLIT_THREADS) group /= 2;
+    static_assert(DIRECT_GROUP == 4 * DIRECT_MIN_GROUP, "three group sizes");
+    if (group == DIRECT_GROUP) forward_group<CI, DIRECT_GROUP>(y, x, pre, act, w, g);
+    else if (group == DIRECT_GROUP / 2) forward_group<CI, DIRECT_GROUP / 2>(y, x, pre, act, w, g);
+    else forward_group<CI, DIRECT_MIN_GROUP>(y, x, pre, act, w, g);
 }
 
 template <int CI>
@@ -265,7 +278,7 @@ int lpc_direct_conv_fits(const struct lpc_conv_shape *s) {
     return s->ci <= DIRECT_MAX_CHANNELS && s->k <= DIRECT_MAX_K &&
            (size_t)s->co * s->ci * s->k * s->k <= DIRECT_MAX_WEIGHTS && (size_t)s->n * s->ci * s->h * s->w < limit &&
            (size_t)s->n * s->co * s->ho * s->wo < limit &&
-           (s->co + DIRECT_GROUP - 1) / DIRECT_GROUP <= 65535;
+           (s->co + DIRECT_MIN_GROUP - 1) / DIRECT_MIN_GROUP <= 65535;
 }
 
 void lpc_direct_conv_forward(float *y, const float *x, const float *pre, int act, const struct lpc_conv_shape *s,

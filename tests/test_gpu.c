@@ -434,11 +434,12 @@ int main(int argc, char **argv) {
     /* odd sizes, kernels 3 and 4, strides 1 and 2 (with stride 2 and kernel 3 the transposed
      * convolution's pixel classes have different tap counts), shapes that split K over blocks, and
      * image layers for the direct kernels: with channels split over 8 threads, and one large enough
-     * (2^17 2x2 blocks) for a thread per block */
+     * (2^17 2x2 blocks) for a thread per block; their forward's groups of 8, 16 and 32 output channels */
     struct lpc_conv_shape shapes[] = {{1, 1, 5, 5, 2, 0, 0, 4, 2, 1},     {2, 3, 7, 6, 4, 0, 0, 3, 1, 1},
                                       {2, 3, 7, 9, 5, 0, 0, 3, 2, 1},     {3, 2, 8, 8, 5, 0, 0, 4, 2, 1},
                                       {4, 16, 8, 8, 256, 0, 0, 4, 2, 1}, {64, 32, 14, 14, 64, 0, 0, 4, 2, 1},
-                                      {5, 3, 32, 32, 30, 0, 0, 4, 2, 1},  {32, 1, 128, 128, 4, 0, 0, 4, 2, 1}};
+                                      {5, 3, 32, 32, 30, 0, 0, 4, 2, 1},  {32, 1, 128, 128, 4, 0, 0, 4, 2, 1},
+                                      {16, 3, 128, 128, 32, 0, 0, 4, 2, 1}};
     /* every convolution path (the direct kernels take the shapes with at most 4 large-side channels,
      * cuDNN the others); deterministic mode's auto, used from here on, mixes the paths by the rule of
      * kernels/conv.c (deterministic_path) */
