@@ -3,9 +3,10 @@
  * Every variant is first checked against the CPU reference on the same inputs (normalised squared
  * error below the threshold of tests/test_gpu.c) and only then timed: CUDA events around 200
  * launches, median of 5 runs. Prints JSON lines.
- * Then the decoder's fused layer ops on each convolution path the backend can choose (kernels/conv.c
- * picks per shape): variant 0 the implicit-GEMM kernel, 1 the GEMM lowering (GEMM + fused gather),
- * 2 cuDNN plus the bias-activation kernel (the unfused sequence), and for thin layers 3 the direct kernel.
+ * Then the decoder's dense layer ops (fused kernels against cuBLAS plus a kernel), and its layer ops on
+ * each convolution path the backend can choose (kernels/conv.c picks per shape): variant 0 the
+ * implicit-GEMM kernel, 1 the GEMM lowering (GEMM + fused gather), 2 cuDNN plus the bias-activation
+ * kernel (the unfused sequence), and for thin layers 3 the direct kernel.
  * usage: kernel_lab [n ...]   (default sizes: 4096 = cifar32's latents at batch 64, and 1,048,576) */
 #include <cuda_runtime.h>
 #include <math.h>
@@ -177,6 +178,60 @@ static void lab_decoder_layer(int n, int cin, int cout, int side) {
     free(in), free(w), free(b), free(dout), free(pre), free(out), free(y), free(scratch);
 }
 
+/* The decoder's dense layer ops: variant 0 the production op (the fused kernel where
+ * lpc_fused_dense_pays, else variant 1), 1 the unfused sequence (cuBLAS and the bias-activation or act'
+ * kernel), 2 the fused kernel at any size. Outside a graph these calls are bound by launch overhead;
+ * the rule of kernels/dense_fused.cu comes from whole-chain measurements. */
+struct dense_ctx { int op, variant, n, in, out; float *x, *w, *b, *pre, *y, *dout, *scratch, *dx; };
+static void dense_launch(void *c_) {
+    struct dense_ctx *c = c_;
+    if (c->op == 0) {
+        if (c->variant == 0) gpu->dense_bias_act_forward(c->y, c->pre, c->x, c->w, c->b, c->n, c->in, c->out, LPC_ACT_RELU);
+        else if (c->variant == 2) lpc_fused_dense_bias_act_forward(c->y, c->pre, c->x, c->w, c->b, c->n, c->in, c->out, LPC_ACT_RELU);
+        else {
+            lpc_cublas_dense_forward(c->pre, c->x, c->w, NULL, c->n, c->in, c->out);
+            lpc_cuda_bias_act_forward(c->y, c->pre, c->b, c->n, c->out, 1, LPC_ACT_RELU);
+        }
+    } else { /* dout is scratch for the unfused sequence: it works on a copy */
+        if (c->variant == 0) gpu->act_dense_backward_data(c->dx, c->scratch, c->pre, c->w, c->n, c->in, c->out, LPC_ACT_RELU);
+        else if (c->variant == 2) lpc_fused_act_dense_backward_data(c->dx, c->dout, c->pre, c->w, c->n, c->in, c->out, LPC_ACT_RELU);
+        else {
+            lpc_cuda_bias_act_backward(c->scratch, NULL, c->dout, c->pre, c->n, c->out, 1, LPC_ACT_RELU);
+            lpc_cublas_dense_backward_data(c->dx, c->scratch, c->w, c->n, c->in, c->out);
+        }
+    }
+}
+
+static void lab_dense(int n, int in, int out) {
+    const size_t nx = (size_t)n * in, ny = (size_t)n * out, nw = (size_t)out * in;
+    float *x = host_random(nx, 5, 1, 0), *w = host_random(nw, 6, 0.1f, 0), *b = host_random(out, 7, 0.1f, 0);
+    float *dout = host_random(ny, 8, 1, 0), *pre = malloc(ny * sizeof(float)), *y = malloc(ny * sizeof(float));
+    float *dx = malloc(nx * sizeof(float)), *scratch = malloc(ny * sizeof(float));
+    cpu->dense_bias_act_forward(y, pre, x, w, b, n, in, out, LPC_ACT_RELU);
+    memcpy(scratch, dout, ny * sizeof(float));
+    cpu->act_dense_backward_data(dx, scratch, pre, w, n, in, out, LPC_ACT_RELU);
+    const char *names[2] = {"dense_bias_act_forward", "act_dense_backward_data"};
+    const char *kinds[3] = {"production", "unfused: cuBLAS + kernel", "fused kernel"};
+    for (int op = 0; op < 2; op++)
+        for (int variant = 0; variant < 3; variant++) {
+            struct dense_ctx c = {op, variant, n, in, out, dev_copy(x, nx), dev_copy(w, nw), dev_copy(b, out),
+                                  dev_copy(pre, ny), gpu->alloc(ny * sizeof(float)), dev_copy(dout, ny),
+                                  dev_copy(dout, ny), gpu->alloc(nx * sizeof(float))};
+            dense_launch(&c); /* the backward reads the CPU's pre, uploaded above */
+            double e = op == 0 ? nse(c.y, y, ny) : nse(c.dx, dx, nx);
+            if (op == 0 && e <= 1e-9) e = nse(c.pre, pre, ny) > e ? nse(c.pre, pre, ny) : e;
+            int valid = e <= 1e-9;
+            float us = valid ? time_us(dense_launch, &c) : -1.0f;
+            printf("{\"lab\":\"%s\",\"variant\":%d,\"kind\":\"%s\",\"shape\":\"n%d %d->%d\",\"fused_pays\":%s,"
+                   "\"valid\":%s,\"nse\":%.2g,\"us\":%.2f}\n",
+                   names[op], variant, kinds[variant], n, in, out, lpc_fused_dense_pays(n, in, out) ? "true" : "false",
+                   valid ? "true" : "false", e, us);
+            gpu->free(c.x), gpu->free(c.w), gpu->free(c.b), gpu->free(c.pre), gpu->free(c.y), gpu->free(c.dout),
+                gpu->free(c.scratch), gpu->free(c.dx);
+        }
+    free(x), free(w), free(b), free(dout), free(pre), free(y), free(dx), free(scratch);
+}
+
 int main(int argc, char **argv) {
     cpu = lpc_backend_cpu();
     gpu = lpc_backend_cuda(0, 1, LPC_CONV_AUTO);
@@ -194,6 +249,11 @@ int main(int argc, char **argv) {
         lab_langevin(sizes[i]);
         lab_adam(sizes[i]);
     }
+    /* the decoder's dense layer of the four benchmark rows (cifar32 and celeba64, batch 64 and 256) */
+    lab_dense(64, 64, 2048);
+    lab_dense(256, 64, 2048);
+    lab_dense(64, 128, 4096);
+    lab_dense(256, 128, 4096);
     /* the decoder layers of cifar32 at batch 64 and three of celeba64 at batch 256 (fp32 math, so that
      * the CPU check is tight; the implicit kernels then add three TF32 products per term) */
     lab_decoder_layer(64, 128, 64, 4);

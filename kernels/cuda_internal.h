@@ -97,6 +97,19 @@ void lpc_cublas_dense_forward(float *y, const float *x, const float *w, const fl
 void lpc_cublas_dense_backward_data(float *dx, const float *dy, const float *w, int n, int in, int out);
 void lpc_cublas_dense_backward_params(float *dw, float *db, const float *dy, const float *x, int n, int in, int out);
 
+/* kernels/dense_fused.cu: the decoder's dense layer ops (contracts in lpc/ops.h): the fused kernels where
+ * lpc_fused_dense_pays (fp32 math, small layers), else cuBLAS and the bias-activation or act' kernel;
+ * the fused kernels alone for the kernel lab */
+int lpc_fused_dense_pays(int n, int in, int out);
+void lpc_fused_dense_bias_act_forward(float *y, float *pre, const float *x, const float *w, const float *b, int n,
+                                      int in, int out, int act);
+void lpc_fused_act_dense_backward_data(float *dx, const float *dout, const float *pre, const float *w, int n, int in,
+                                       int out, int act);
+void lpc_cuda_dense_bias_act_forward(float *y, float *pre, const float *x, const float *w, const float *b, int n, int in,
+                                     int out, int act);
+void lpc_cuda_act_dense_backward_data(float *dx, float *dout, const float *pre, const float *w, int n, int in, int out,
+                                      int act);
+
 /* kernels/workspace.c: the one device workspace. lpc_cuda_workspace(bytes) returns it, grown to at
  * least `bytes` first if needed (outside graph capture only); a pointer it returned stays valid for
  * every graph captured with it. graph.c reports graphs made and destroyed. */

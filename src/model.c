@@ -187,8 +187,8 @@ void lpc_model_decode(struct lpc_model *m, const float *z, int n) {
     const struct lpc_arena *a = &m->arena;
     struct lpc_layer *fc = &m->dec[0];
     m->dec_z = z;
-    be->dense_forward(fc->pre, z, lpc_arena_param(a, fc->w), NULL, n, (int)fc->in_size, (int)fc->out_size);
-    be->bias_act_forward(fc->out, fc->pre, lpc_arena_param(a, fc->b), n, (int)fc->out_size, 1, fc->act);
+    be->dense_bias_act_forward(fc->out, fc->pre, z, lpc_arena_param(a, fc->w), lpc_arena_param(a, fc->b), n,
+                               (int)fc->in_size, (int)fc->out_size, fc->act);
     const float *in = fc->out;
     for (int i = 1; i <= m->n_conv; i++) {
         struct lpc_layer *L = &m->dec[i];
@@ -230,12 +230,14 @@ void lpc_model_decoder_backward(struct lpc_model *m, float *grad_z, int n, int p
         which ^= 1;
     }
     struct lpc_layer *fc = &m->dec[0];
+    if (!param_grads) { /* the chain's steps: activation backward and the dense layer in one op */
+        be->act_dense_backward_data(grad_z, (float *)d_out, fc->pre, lpc_arena_param(a, fc->w), n, (int)fc->in_size,
+                                    (int)fc->out_size, fc->act);
+        return;
+    }
     float *d_pre = bufs[which];
-    be->bias_act_backward(d_pre, param_grads ? lpc_arena_grad(a, fc->b) : NULL, d_out, fc->pre, n,
-                          (int)fc->out_size, 1, fc->act);
-    if (param_grads)
-        be->dense_backward_params(lpc_arena_grad(a, fc->w), NULL, d_pre, m->dec_z, n, (int)fc->in_size,
-                                  (int)fc->out_size);
+    be->bias_act_backward(d_pre, lpc_arena_grad(a, fc->b), d_out, fc->pre, n, (int)fc->out_size, 1, fc->act);
+    be->dense_backward_params(lpc_arena_grad(a, fc->w), NULL, d_pre, m->dec_z, n, (int)fc->in_size, (int)fc->out_size);
     be->dense_backward_data(grad_z, d_pre, lpc_arena_param(a, fc->w), n, (int)fc->in_size, (int)fc->out_size);
 }
 

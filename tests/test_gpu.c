@@ -129,6 +129,38 @@ static void check_decoder_layer(struct lpc_conv_shape sh, uint64_t *s, const int
     free(in), free(w), free(b), free(dout), free(pre), free(out), free(tmp), free(got), free(dy);
 }
 
+/* The decoder's fused dense ops against the CPU's unfused sequence, for every activation; the
+ * backward twice, since its split reduction leaves tile counters behind for the next launch. */
+static void check_dense_fused(int n, int in, int out, const float *x, const float *w, const float *b, const float *dy,
+                              const float *dxg, const float *dwg, const float *dbg) {
+    const size_t ny = (size_t)n * out, nx = (size_t)n * in;
+    float *pre = malloc(sizeof(float) * ny), *y = malloc(sizeof(float) * ny), *tmp = malloc(sizeof(float) * ny);
+    float *dx = malloc(sizeof(float) * nx), *got = malloc(sizeof(float) * (ny > nx ? ny : nx));
+    for (int act = LPC_ACT_NONE; act <= LPC_ACT_SILU; act++) {
+        char what[128];
+        snprintf(what, sizeof what, "dense_bias_act_forward n%d %d->%d act %d", n, in, out, act);
+        cpu->dense_bias_act_forward(y, pre, x, w, b, n, in, out, act);
+        float *d_pre = gpu_buffer(ny, NULL), *d_y = act == LPC_ACT_NONE ? d_pre : gpu_buffer(ny, NULL);
+        gpu->dense_bias_act_forward(d_y, d_pre, dxg, dwg, dbg, n, in, out, act);
+        gpu_fetch(got, d_pre, ny, what);
+        compare(what, got, pre, ny, 1e-9);
+        gpu_fetch(got, d_y, ny, what);
+        compare(what, got, y, ny, 1e-9);
+        snprintf(what, sizeof what, "act_dense_backward_data n%d %d->%d act %d", n, in, out, act);
+        memcpy(tmp, dy, sizeof(float) * ny);
+        cpu->act_dense_backward_data(dx, tmp, pre, w, n, in, out, act);
+        /* the CPU's pre on both sides, as in check_decoder_layer */
+        float *d_pre_ref = gpu_buffer(ny, pre), *d_dx = gpu_buffer(nx, NULL);
+        for (int launch = 0; launch < 2; launch++) {
+            float *d_dout = gpu_buffer(ny, dy);
+            gpu->act_dense_backward_data(d_dx, d_dout, d_pre_ref, dwg, n, in, out, act);
+            gpu_fetch(got, d_dx, nx, what);
+            compare(what, got, dx, nx, 1e-9);
+        }
+    }
+    free(pre), free(y), free(tmp), free(dx), free(got);
+}
+
 static void check_dense(int n, int in, int out, uint64_t *s) {
     float *x = rnd((size_t)n * in, s, 1), *w = rnd((size_t)out * in, s, 1), *b = rnd(out, s, 1), *dy = rnd((size_t)n * out, s, 1);
     float *ref = malloc(sizeof(float) * ((size_t)n * (in > out ? in : out) + (size_t)in * out)), *got = malloc(sizeof(float) * ((size_t)n * (in > out ? in : out) + (size_t)in * out));
@@ -138,6 +170,7 @@ static void check_dense(int n, int in, int out, uint64_t *s) {
     gpu->dense_forward(y, dxg, dwg, dbg, n, in, out);
     gpu_fetch(got, y, (size_t)n * out, "dense forward");
     compare("dense forward", got, ref, (size_t)n * out, 1e-9);
+    check_dense_fused(n, in, out, x, w, b, dy, dxg, dwg, dbg);
     float *dx = gpu_buffer((size_t)n * in, NULL);
     cpu->dense_backward_data(ref, dy, w, n, in, out);
     gpu->dense_backward_data(dx, dyg, dwg, n, in, out);
@@ -459,6 +492,14 @@ int main(int argc, char **argv) {
     check_dense(1, 1, 1, &s);
     check_dense(5, 13, 7, &s);
     check_dense(64, 64, 2048, &s);
+    /* the fused dense kernels' guards (sizes off their tiles, a short last split), two loads of the
+     * input, one split, several loads per split; the size above is at their limit, the next two are
+     * above it (the cuBLAS sequence) */
+    check_dense(3, 70, 1000, &s);
+    check_dense(4, 200, 96, &s);
+    check_dense(2, 8, 9000, &s);
+    check_dense(256, 64, 2048, &s);
+    check_dense(256, 128, 4096, &s);
     check_elementwise(&s);
     check_likelihood(LPC_LIK_GAUSSIAN, &s);
     check_likelihood(LPC_LIK_DISCRETIZED_GAUSSIAN, &s);

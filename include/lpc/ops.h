@@ -61,6 +61,14 @@ struct lpc_backend {
     void (*dense_forward)(float *y, const float *x, const float *w, const float *b, int n, int in, int out);
     void (*dense_backward_data)(float *dx, const float *dy, const float *w, int n, int in, int out);
     void (*dense_backward_params)(float *dw, float *db, const float *dy, const float *x, int n, int in, int out);
+    /* The decoder's dense layer with its bias and activation, fused where the backend can:
+     * pre = x w^T + b, y = act(pre); y may equal pre only for act = LPC_ACT_NONE. Its backward to the
+     * input when no parameter gradient is wanted (the chain's steps): dx = (dout * act'(pre)) w; dout is
+     * scratch: its contents afterwards are unspecified. */
+    void (*dense_bias_act_forward)(float *y, float *pre, const float *x, const float *w, const float *b, int n, int in,
+                                   int out, int act);
+    void (*act_dense_backward_data)(float *dx, float *dout, const float *pre, const float *w, int n, int in, int out,
+                                    int act);
 
     /* convolution (no bias; bias_act_* add it) */
     void (*conv2d_forward)(float *y, const float *x, const float *w, const struct lpc_conv_shape *s);

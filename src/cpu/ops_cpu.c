@@ -219,7 +219,7 @@ static void cpu_bias_act_backward(float *dpre, float *db, const float *dout, con
     if (db) channel_sums(db, dpre, n, c, hw);
 }
 
-/* ---- the decoder's fused layer ops: on the CPU, the unfused sequence they stand for ------------- */
+/* ---- the decoder's fused layer ops: on the CPU, the unfused sequences they stand for ------------ */
 static void cpu_deconv_bias_act_forward(float *out, float *pre, const float *x, const float *w, const float *b,
                                         const struct lpc_conv_shape *s, int act) {
     cpu_conv2d_backward_data(pre, x, w, s);
@@ -230,6 +230,18 @@ static void cpu_act_conv2d_forward(float *y, float *dout, const float *pre, cons
                                    const struct lpc_conv_shape *s, int act) {
     cpu_bias_act_backward(dout, NULL, dout, pre, s->n, s->ci, s->h * s->w, act);
     cpu_conv2d_forward(y, dout, w, s);
+}
+
+static void cpu_dense_bias_act_forward(float *y, float *pre, const float *x, const float *w, const float *b, int n,
+                                       int in, int out, int act) {
+    cpu_dense_forward(pre, x, w, NULL, n, in, out);
+    cpu_bias_act_forward(y, pre, b, n, out, 1, act);
+}
+
+static void cpu_act_dense_backward_data(float *dx, float *dout, const float *pre, const float *w, int n, int in, int out,
+                                        int act) {
+    cpu_bias_act_backward(dout, NULL, dout, pre, n, out, 1, act);
+    cpu_dense_backward_data(dx, dout, w, n, in, out);
 }
 
 /* ---- Langevin step and Adam ------------------------------------------------------------------ */
@@ -282,6 +294,8 @@ static const struct lpc_backend cpu_backend = {
     .conv2d_backward_filter = cpu_conv2d_backward_filter,
     .deconv_bias_act_forward = cpu_deconv_bias_act_forward,
     .act_conv2d_forward = cpu_act_conv2d_forward,
+    .dense_bias_act_forward = cpu_dense_bias_act_forward,
+    .act_dense_backward_data = cpu_act_dense_backward_data,
     .bias_act_forward = cpu_bias_act_forward,
     .bias_act_backward = cpu_bias_act_backward,
     .likelihood = lpc_likelihood_cpu,
