@@ -51,6 +51,12 @@ static double nse(const float *dev, const float *ref, size_t n) {
     return num / (den > 0 ? den : 1e-30);
 }
 
+/* the error of a fused forward op: the larger of its output's and its pre-activation's */
+static double forward_nse(const float *dev_out, const float *out, const float *dev_pre, const float *pre, size_t n) {
+    double a = nse(dev_out, out, n), b = nse(dev_pre, pre, n);
+    return a > b ? a : b;
+}
+
 static int cmp(const void *a, const void *b) {
     float x = *(const float *)a, y = *(const float *)b;
     return (x > y) - (x < y);
@@ -163,8 +169,7 @@ static void lab_decoder_layer(int n, int cin, int cout, int side) {
             struct layer_ctx c = {op, s, dev_copy(in, ny), dev_copy(w, nw), dev_copy(b, cout), dev_copy(pre, nx),
                                   gpu->alloc(nx * sizeof(float)), dev_copy(dout, nx), gpu->alloc(ny * sizeof(float))};
             layer_launch(&c); /* the act_conv2d_forward check reads the CPU's pre, uploaded above */
-            double e = op == 0 ? nse(c.out, out, nx) : nse(c.y, y, ny);
-            if (op == 0 && e <= 1e-9) e = nse(c.pre, pre, nx) > e ? nse(c.pre, pre, nx) : e;
+            double e = op == 0 ? forward_nse(c.out, out, c.pre, pre, nx) : nse(c.y, y, ny);
             int valid = e <= 1e-9;
             float us = valid ? time_us(layer_launch, &c) : -1.0f;
             printf("{\"lab\":\"%s\",\"variant\":%d,\"kind\":\"%s\",\"shape\":\"n%d %d->%d %dx%d\",\"valid\":%s,"
@@ -218,8 +223,7 @@ static void lab_dense(int n, int in, int out) {
                                   dev_copy(pre, ny), gpu->alloc(ny * sizeof(float)), dev_copy(dout, ny),
                                   dev_copy(dout, ny), gpu->alloc(nx * sizeof(float))};
             dense_launch(&c); /* the backward reads the CPU's pre, uploaded above */
-            double e = op == 0 ? nse(c.y, y, ny) : nse(c.dx, dx, nx);
-            if (op == 0 && e <= 1e-9) e = nse(c.pre, pre, ny) > e ? nse(c.pre, pre, ny) : e;
+            double e = op == 0 ? forward_nse(c.y, y, c.pre, pre, ny) : nse(c.dx, dx, nx);
             int valid = e <= 1e-9;
             float us = valid ? time_us(dense_launch, &c) : -1.0f;
             printf("{\"lab\":\"%s\",\"variant\":%d,\"kind\":\"%s\",\"shape\":\"n%d %d->%d\",\"fused_pays\":%s,"
