@@ -5,8 +5,8 @@
 // last block of each tile (deterministic, one launch). fp32 FMA on CUDA cores. They replace cuBLAS plus
 // a separate bias/activation kernel (forward) and an act' kernel, cuBLAS and its split-K reduction
 // (backward) where that pays: with `math = fp32` (cuBLAS then computes in fp32 too) and small layers,
-// up to DENSE_FUSED_MAX_MACS multiply-adds; larger layers, and TF32 math, where cuBLAS's tensor-core
-// GEMMs were as fast or faster, keep the cuBLAS sequence.
+// up to DENSE_FUSED_MAX_MACS multiply-adds. Larger layers (where the fused kernels lost) and TF32 math
+// (where cuBLAS's tensor-core GEMMs tied with them) keep the cuBLAS sequence.
 #include <cuda_runtime.h>
 
 #include "cuda_internal.h"
@@ -23,14 +23,14 @@
 #define BACK_J 128     /* backward: layer outputs per shared-memory load */
 #define BACK_MAX_SPLITS 64
 /* measured on an H200 (bench/RESULTS.md, 2026-11-29): the chain ran 4 % faster with the fused kernels at
- * 2^23 multiply-adds per layer (cifar32, batch 64) and 2-3 % slower at 2^25 */
+ * 2^23 multiply-adds per layer (cifar32, batch 64, fp32) and 2-6 % slower at 2^25 */
 #define DENSE_FUSED_MAX_MACS (1LL << 23)
 
 // Copies a ROWS x COLS tile of a row-major matrix (row stride ld, rows below `rows` and columns below
 // `cols` valid, zeros elsewhere) into shared memory with a padded row stride. Every thread first
 // loads all of its elements into registers, so that all of the block's loads are in flight at once:
 // these kernels are latency-bound, and a load-store loop would wait on the memory once per element.
-// With act >= 0 (and pre given) each element is multiplied by act'(pre) on the way.
+// With pre given, each element is multiplied by act'(pre) on the way.
 template <int ROWS, int COLS>
 __device__ __forceinline__ void load_tile(float (*dst)[COLS + 1], const float *src, const float *pre, int act,
                                           size_t ld, int rows, int cols) {
