@@ -130,7 +130,7 @@ static void check_decoder_layer(struct lpc_conv_shape sh, uint64_t *s, const int
 }
 
 /* The decoder's fused dense ops against the CPU's unfused sequence, for every activation; the
- * backward twice, since its split reduction leaves tile counters behind for the next launch. */
+ * backward twice, since its split reduction must leave its tile counters at zero for the next launch. */
 static void check_dense_fused(int n, int in, int out, const float *x, const float *w, const float *b, const float *dy,
                               const float *dxg, const float *dwg, const float *dbg) {
     const size_t ny = (size_t)n * out, nx = (size_t)n * in;
@@ -493,8 +493,8 @@ int main(int argc, char **argv) {
     check_dense(5, 13, 7, &s);
     check_dense(64, 64, 2048, &s);
     /* the fused dense kernels' guards (sizes off their tiles, a short last split), two loads of the
-     * input, one split, several loads per split; the size above is at their limit, the next two are
-     * above it (the cuBLAS sequence) */
+     * input, one split, several loads per split; 64 x 64 x 2048 above is at their limit of 2^23
+     * multiply-adds, the last two are above it (the cuBLAS sequence) */
     check_dense(3, 70, 1000, &s);
     check_dense(4, 200, 96, &s);
     check_dense(2, 8, 9000, &s);
