@@ -218,11 +218,12 @@ static void check_elementwise(uint64_t *s) {
     }
 }
 
-static void check_likelihood(int kind, uint64_t *s) {
-    const int n = 5, dim = 301;
+/* dim 301 and 3001: fewer values than the kernel's block of threads, and several per thread */
+static void check_likelihood(int kind, int dim, uint64_t *s) {
+    const int n = 5;
     float *x = malloc(sizeof(float) * n * dim), *mu = rnd((size_t)n * dim, s, 1.3f), ls = kind ? -2.0f : -1.2f;
     for (int i = 0; i < n * dim; i++) x[i] = (float)((int)((test_uniform(s) + 1) * 128) % 256) / 127.5f - 1.0f;
-    float ref_lp[5], ref_dmu[5 * 301], ref_dls = 0.25f, got[5 * 301];
+    float ref_lp[5], ref_dls = 0.25f, *ref_dmu = malloc(sizeof(float) * n * dim), *got = malloc(sizeof(float) * n * dim);
     cpu->likelihood(ref_lp, ref_dmu, &ref_dls, x, mu, &ls, n, dim, kind);
     float *gx = gpu_buffer((size_t)n * dim, x), *gmu = gpu_buffer((size_t)n * dim, mu), *gls = gpu_buffer(1, &ls);
     float init = 0.25f, *gdls = gpu_buffer(1, &init), *glp = gpu_buffer(n, NULL), *gdmu = gpu_buffer((size_t)n * dim, NULL);
@@ -233,7 +234,7 @@ static void check_likelihood(int kind, uint64_t *s) {
     compare(kind ? "discretized dmu" : "gaussian dmu", got, ref_dmu, (size_t)n * dim, 1e-10);
     gpu_fetch(got, gdls, 1, "likelihood dlog_sigma");
     compare(kind ? "discretized dlog_sigma (+=)" : "gaussian dlog_sigma (+=)", got, &ref_dls, 1, 1e-10);
-    free(x), free(mu);
+    free(x), free(mu), free(ref_dmu), free(got);
 }
 
 static void check_langevin_adam_head(uint64_t *s) {
@@ -501,8 +502,10 @@ int main(int argc, char **argv) {
     check_dense(256, 64, 2048, &s);
     check_dense(256, 128, 4096, &s);
     check_elementwise(&s);
-    check_likelihood(LPC_LIK_GAUSSIAN, &s);
-    check_likelihood(LPC_LIK_DISCRETIZED_GAUSSIAN, &s);
+    for (int dim = 301; dim <= 3001; dim += 2700) {
+        check_likelihood(LPC_LIK_GAUSSIAN, dim, &s);
+        check_likelihood(LPC_LIK_DISCRETIZED_GAUSSIAN, dim, &s);
+    }
     check_langevin_adam_head(&s);
     check_chain();
     check_training();
