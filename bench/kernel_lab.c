@@ -190,19 +190,20 @@ static void lab_decoder_layer(int n, int cin, int cout, int side) {
 struct dense_ctx { int op, variant, n, in, out; float *x, *w, *b, *pre, *y, *dout, *scratch, *dx; };
 static void dense_launch(void *c_) {
     struct dense_ctx *c = c_;
+    const int n = c->n, in = c->in, out = c->out, relu = LPC_ACT_RELU;
     if (c->op == 0) {
-        if (c->variant == 0) gpu->dense_bias_act_forward(c->y, c->pre, c->x, c->w, c->b, c->n, c->in, c->out, LPC_ACT_RELU);
-        else if (c->variant == 2) lpc_fused_dense_bias_act_forward(c->y, c->pre, c->x, c->w, c->b, c->n, c->in, c->out, LPC_ACT_RELU);
+        if (c->variant == 0) gpu->dense_bias_act_forward(c->y, c->pre, c->x, c->w, c->b, n, in, out, relu);
+        else if (c->variant == 2) lpc_fused_dense_bias_act_forward(c->y, c->pre, c->x, c->w, c->b, n, in, out, relu);
         else {
-            lpc_cublas_dense_forward(c->pre, c->x, c->w, NULL, c->n, c->in, c->out);
-            lpc_cuda_bias_act_forward(c->y, c->pre, c->b, c->n, c->out, 1, LPC_ACT_RELU);
+            lpc_cublas_dense_forward(c->pre, c->x, c->w, NULL, n, in, out);
+            lpc_cuda_bias_act_forward(c->y, c->pre, c->b, n, out, 1, relu);
         }
-    } else { /* dout is scratch for the unfused sequence: it works on a copy */
-        if (c->variant == 0) gpu->act_dense_backward_data(c->dx, c->scratch, c->pre, c->w, c->n, c->in, c->out, LPC_ACT_RELU);
-        else if (c->variant == 2) lpc_fused_act_dense_backward_data(c->dx, c->dout, c->pre, c->w, c->n, c->in, c->out, LPC_ACT_RELU);
+    } else { /* the production op and the unfused sequence may overwrite dout: they get a copy */
+        if (c->variant == 0) gpu->act_dense_backward_data(c->dx, c->scratch, c->pre, c->w, n, in, out, relu);
+        else if (c->variant == 2) lpc_fused_act_dense_backward_data(c->dx, c->dout, c->pre, c->w, n, in, out, relu);
         else {
-            lpc_cuda_bias_act_backward(c->scratch, NULL, c->dout, c->pre, c->n, c->out, 1, LPC_ACT_RELU);
-            lpc_cublas_dense_backward_data(c->dx, c->scratch, c->w, c->n, c->in, c->out);
+            lpc_cuda_bias_act_backward(c->scratch, NULL, c->dout, c->pre, n, out, 1, relu);
+            lpc_cublas_dense_backward_data(c->dx, c->scratch, c->w, n, in, out);
         }
     }
 }
@@ -228,8 +229,8 @@ static void lab_dense(int n, int in, int out) {
             float us = valid ? time_us(dense_launch, &c) : -1.0f;
             printf("{\"lab\":\"%s\",\"variant\":%d,\"kind\":\"%s\",\"shape\":\"n%d %d->%d\",\"fused_pays\":%s,"
                    "\"valid\":%s,\"nse\":%.2g,\"us\":%.2f}\n",
-                   names[op], variant, kinds[variant], n, in, out, lpc_fused_dense_pays(n, in, out) ? "true" : "false",
-                   valid ? "true" : "false", e, us);
+                   names[op], variant, kinds[variant], n, in, out,
+                   lpc_fused_dense_pays(n, in, out) ? "true" : "false", valid ? "true" : "false", e, us);
             gpu->free(c.x), gpu->free(c.w), gpu->free(c.b), gpu->free(c.pre), gpu->free(c.y), gpu->free(c.dout),
                 gpu->free(c.scratch), gpu->free(c.dx);
         }

@@ -155,7 +155,8 @@ void lpc_fused_act_dense_backward_data(float *dx, const float *dout, const float
     const int tiles_x = (in + BACK_COLS - 1) / BACK_COLS, tiles_y = (n + DENSE_ROWS - 1) / DENSE_ROWS;
     /* one load of BACK_J outputs per split, up to BACK_MAX_SPLITS splits (more loads per split beyond) */
     const int chunks = (out + BACK_J - 1) / BACK_J;
-    int splits = (long long)tiles_x * tiles_y > LPC_SPLIT_TILES ? 1 : chunks < BACK_MAX_SPLITS ? chunks : BACK_MAX_SPLITS;
+    int splits = chunks < BACK_MAX_SPLITS ? chunks : BACK_MAX_SPLITS;
+    if ((long long)tiles_x * tiles_y > LPC_SPLIT_TILES) splits = 1; /* more tiles than counters */
     const int per_split = (chunks + splits - 1) / splits * BACK_J;
     splits = (out + per_split - 1) / per_split;
     float *partials = splits > 1 ? (float *)lpc_cuda_workspace((size_t)splits * n * in * sizeof(float)) : NULL;
@@ -163,8 +164,8 @@ void lpc_fused_act_dense_backward_data(float *dx, const float *dout, const float
         dx, partials, lpc_cuda.tile_done, dout, pre, w, n, in, out, per_split, act);
 }
 
-void lpc_cuda_dense_bias_act_forward(float *y, float *pre, const float *x, const float *w, const float *b, int n, int in,
-                                     int out, int act) {
+void lpc_cuda_dense_bias_act_forward(float *y, float *pre, const float *x, const float *w, const float *b, int n,
+                                     int in, int out, int act) {
     if (lpc_fused_dense_pays(n, in, out)) {
         lpc_fused_dense_bias_act_forward(y, pre, x, w, b, n, in, out, act);
         return;

@@ -223,7 +223,8 @@ static void check_likelihood(int kind, int dim, uint64_t *s) {
     const int n = 5;
     float *x = malloc(sizeof(float) * n * dim), *mu = rnd((size_t)n * dim, s, 1.3f), ls = kind ? -2.0f : -1.2f;
     for (int i = 0; i < n * dim; i++) x[i] = (float)((int)((test_uniform(s) + 1) * 128) % 256) / 127.5f - 1.0f;
-    float ref_lp[5], ref_dls = 0.25f, *ref_dmu = malloc(sizeof(float) * n * dim), *got = malloc(sizeof(float) * n * dim);
+    float ref_lp[5], ref_dls = 0.25f;
+    float *ref_dmu = malloc(sizeof(float) * n * dim), *got = malloc(sizeof(float) * n * dim);
     cpu->likelihood(ref_lp, ref_dmu, &ref_dls, x, mu, &ls, n, dim, kind);
     float *gx = gpu_buffer((size_t)n * dim, x), *gmu = gpu_buffer((size_t)n * dim, mu), *gls = gpu_buffer(1, &ls);
     float init = 0.25f, *gdls = gpu_buffer(1, &init), *glp = gpu_buffer(n, NULL), *gdmu = gpu_buffer((size_t)n * dim, NULL);
