@@ -1,6 +1,7 @@
 // Block-wide sums in a fixed tree order (no atomics), shared by the CUDA kernels: the same inputs
 // always give the same bits. Every thread of the block must call it; all of them get the sums. A
 // shuffle tree within each warp, then one over the warps' sums: two barriers instead of one per level.
+// And the arrival count of kernels whose last block to finish adds the others' partial results.
 #ifndef LPC_BLOCK_REDUCE_CUH
 #define LPC_BLOCK_REDUCE_CUH
 
@@ -21,6 +22,22 @@ __device__ __forceinline__ void lpc_block_sums(double (&v)[K]) {
         v[q] = __shfl_sync(0xffffffffu, t, 0);
     }
     __syncthreads(); /* s is free for the next call */
+}
+
+// Every thread of the block calls it once its share of the block's partial results is written: true in
+// every thread of the last of `arrivals` blocks to arrive at *counter, which it resets to zero for the
+// next launch; the partials of all of them are then visible to that block (read them with __ldcg).
+__device__ __forceinline__ bool lpc_last_to_arrive(unsigned *counter, unsigned arrivals) {
+    __shared__ bool last;
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        last = atomicAdd(counter, 1u) == arrivals - 1;
+        if (last) *counter = 0;
+    }
+    __syncthreads();
+    if (last) __threadfence();
+    return last;
 }
 
 #endif

@@ -21,6 +21,7 @@
 // the shape, so results are deterministic.
 #include <cuda_runtime.h>
 
+#include "block_reduce.cuh"
 #include "cuda_internal.h"
 #include "lpc/check.h"
 #include "lpc/config.h"
@@ -115,7 +116,6 @@ __global__ void __launch_bounds__(THREADS) implicit_gemm_kernel(igemm g) {
     __shared__ float As[STAGES][BK][BM + APAD];
     __shared__ float Ps[PRE ? STAGES : 1][BK][BM + APAD]; // the pre-activations at A's places (fused act')
     __shared__ float Bs[STAGES][BN][BK + BPAD];
-    __shared__ unsigned last_flag;
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int wm = warp & 1, wn = warp >> 1, gid = lane >> 2, tig = lane & 3;
@@ -303,16 +303,7 @@ __global__ void __launch_bounds__(THREADS) implicit_gemm_kernel(igemm g) {
             for (int j = 0; j < NI; j++)
 #pragma unroll
                 for (int r = 0; r < 4; r++) mine[((i * NI + j) * 4 + r) * THREADS + tid] = acc[i][j][r];
-        __threadfence();
-        __syncthreads();
-        if (tid == 0) {
-            const unsigned done = atomicAdd(&g.counters[tile], 1u);
-            last_flag = done == (unsigned)g.split - 1;
-            if (last_flag) g.counters[tile] = 0; // ready for the next launch
-        }
-        __syncthreads();
-        if (!last_flag) return;
-        __threadfence();
+        if (!lpc_last_to_arrive(&g.counters[tile], (unsigned)g.split)) return;
         const float *all = g.partials + (size_t)tile * g.split * VALUES * THREADS;
         zero_tile(acc);
 #pragma unroll 4

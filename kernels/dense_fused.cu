@@ -9,6 +9,7 @@
 // (where cuBLAS's tensor-core GEMMs tied with them) keep the cuBLAS sequence.
 #include <cuda_runtime.h>
 
+#include "block_reduce.cuh"
 #include "cuda_internal.h"
 #include "lpc/check.h"
 #include "lpc/pointwise.h"
@@ -118,14 +119,7 @@ __global__ void __launch_bounds__(DENSE_THREADS)
     const size_t plane = (size_t)n * in;
     for (int q = 0; q < 2; q++)
         if (r < n && col0 + tx + 16 * q < in) partials[split * plane + (size_t)r * in + col0 + tx + 16 * q] = acc[q];
-    __threadfence();
-    __shared__ bool last;
-    __syncthreads();
-    const unsigned tile = blockIdx.y * gridDim.x + blockIdx.x;
-    if (threadIdx.x == 0) last = atomicAdd(&counters[tile], 1u) == gridDim.z - 1;
-    __syncthreads();
-    if (!last) return;
-    __threadfence();
+    if (!lpc_last_to_arrive(&counters[blockIdx.y * gridDim.x + blockIdx.x], gridDim.z)) return;
     for (int q = 0; q < 2; q++) {
         const int c = col0 + tx + 16 * q;
         if (r < n && c < in) {
@@ -136,7 +130,6 @@ __global__ void __launch_bounds__(DENSE_THREADS)
             dx[i] = s;
         }
     }
-    if (threadIdx.x == 0) counters[tile] = 0; /* ready for the next launch */
 }
 
 extern "C" {

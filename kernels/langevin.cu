@@ -30,15 +30,8 @@ __global__ void langevin_kernel(float *z, float *v, double *partials, unsigned *
     double sums[2] = {acc_g, acc_G};
     lpc_block_sums<LPC_THREADS, 2>(sums);
     /* the last block to finish adds the partials in block order: deterministic, and no second launch */
-    __shared__ bool last;
-    if (threadIdx.x == 0) {
-        partials[2 * blockIdx.x] = sums[0], partials[2 * blockIdx.x + 1] = sums[1];
-        __threadfence();
-        last = atomicAdd(done, 1u) == gridDim.x - 1;
-    }
-    __syncthreads();
-    if (last) { /* uniform over the block: the whole last block reduces the partials, in a fixed order */
-        __threadfence();
+    if (threadIdx.x == 0) partials[2 * blockIdx.x] = sums[0], partials[2 * blockIdx.x + 1] = sums[1];
+    if (lpc_last_to_arrive(done, gridDim.x)) { /* the whole last block reduces the partials, in a fixed order */
         const volatile double *p = partials;
         double total[2] = {0, 0};
         for (unsigned b = threadIdx.x; b < gridDim.x; b += blockDim.x) total[0] += p[2 * b], total[1] += p[2 * b + 1];
@@ -46,7 +39,6 @@ __global__ void langevin_kernel(float *z, float *v, double *partials, unsigned *
         if (threadIdx.x == 0) {
             stats[0] += (float)total[0];
             stats[1] += (float)total[1];
-            *done = 0; /* ready for the next launch */
         }
     }
 }
