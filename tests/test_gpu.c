@@ -150,9 +150,9 @@ static void check_dense_fused(int n, int in, int out, const float *x, const floa
         memcpy(tmp, dy, sizeof(float) * ny);
         cpu->act_dense_backward_data(dx, tmp, pre, w, n, in, out, act);
         /* the CPU's pre on both sides, as in check_decoder_layer */
-        float *d_pre_ref = gpu_buffer(ny, pre), *d_dx = gpu_buffer(nx, NULL);
-        for (int launch = 0; launch < 2; launch++) {
-            float *d_dout = gpu_buffer(ny, dy);
+        float *d_pre_ref = gpu_buffer(ny, pre);
+        for (int launch = 0; launch < 2; launch++) { /* a fresh output each time: no result left over */
+            float *d_dout = gpu_buffer(ny, dy), *d_dx = gpu_buffer(nx, NULL);
             gpu->act_dense_backward_data(d_dx, d_dout, d_pre_ref, dwg, n, in, out, act);
             gpu_fetch(got, d_dx, nx, what);
             compare(what, got, dx, nx, 1e-9);
