@@ -40,7 +40,8 @@ echo "== compute-sanitizer on short benchmark and training runs (an error fails 
 if command -v compute-sanitizer >/dev/null; then
     # memcheck with the timed choice of convolution algorithms (which runs every path), racecheck with
     # the deterministic choice and again with each of lpc's kernels that share memory between threads
-    for run in "memcheck false auto" "racecheck true auto" "racecheck true implicit" "racecheck true direct"; do
+    for run in "memcheck false auto" "racecheck true auto" "racecheck true implicit" "racecheck true direct" \
+        "racecheck true nhwc"; do
         read -r tool det algo <<<"$run"
         compute-sanitizer --tool "$tool" --error-exitcode 3 "$LPC" bench --bench_model fashion28 --batch_size 16 \
             --langevin_steps 3 --bench_repeats 1 --bench_warmup 0 --device cuda --deterministic "$det" \

@@ -6,7 +6,7 @@
  * Then the decoder's dense layer ops (fused kernels against cuBLAS plus a kernel), and its layer ops on
  * each convolution path the backend can choose (kernels/conv.c picks per shape): variant 0 the
  * implicit-GEMM kernel, 1 the GEMM lowering (GEMM + fused gather), 2 cuDNN plus the bias-activation
- * kernel (the unfused sequence), and for thin layers 3 the direct kernel.
+ * kernel (the unfused sequence), 3 cuDNN on channel-last copies, and for thin layers 4 the direct kernel.
  * usage: kernel_lab [n ...]   (default sizes: 4096 = cifar32's latents at batch 64, and 1,048,576) */
 #include <cuda_runtime.h>
 #include <math.h>
@@ -140,8 +140,9 @@ static void lab_adam(size_t n) {
 
 /* The decoder's layer ops: variant 0 the implicit-GEMM kernel (one kernel), variant 1 the GEMM
  * lowering (one GEMM and one fused gather kernel), variant 2 the unfused sequence (cuDNN convolution
- * plus the bias-activation kernel), and for layers with at most 4 image-side channels variant 3 the
- * direct kernel (one kernel). */
+ * plus the bias-activation kernel), variant 3 cuDNN on channel-last copies (the copies apply act', the
+ * bias and the activation), and for layers with at most 4 image-side channels variant 4 the direct
+ * kernel (one kernel). */
 struct layer_ctx { int op; struct lpc_conv_shape s; float *in, *w, *b, *pre, *out, *dout, *y; };
 static void layer_launch(void *c_) {
     struct layer_ctx *c = c_;
@@ -159,10 +160,10 @@ static void lab_decoder_layer(int n, int cin, int cout, int side) {
     memcpy(scratch, dout, nx * sizeof(float));
     cpu->act_conv2d_forward(y, scratch, pre, w, &s, LPC_ACT_RELU);
     const char *names[2] = {"deconv_bias_act_forward", "act_conv2d_forward"};
-    const int algos[4] = {LPC_CONV_IMPLICIT, LPC_CONV_GEMM, LPC_CONV_CUDNN, LPC_CONV_DIRECT};
-    const char *kinds[4] = {"implicit GEMM, one kernel", "GEMM + fused gather", "unfused: cuDNN + bias-activation kernel",
-                            "direct, one kernel"};
-    const int variants = cout <= 4 ? 4 : 3; /* the direct kernels take only thin layers */
+    const int algos[5] = {LPC_CONV_IMPLICIT, LPC_CONV_GEMM, LPC_CONV_CUDNN, LPC_CONV_NHWC, LPC_CONV_DIRECT};
+    const char *kinds[5] = {"implicit GEMM, one kernel", "GEMM + fused gather", "unfused: cuDNN + bias-activation kernel",
+                            "cuDNN on channel-last copies (the copies fused)", "direct, one kernel"};
+    const int variants = cout <= 4 ? 5 : 4; /* the direct kernels take only thin layers */
     for (int op = 0; op < 2; op++)
         for (int variant = 0; variant < variants; variant++) {
             lpc_backend_cuda(0, 1, algos[variant]);

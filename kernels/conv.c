@@ -7,8 +7,12 @@
  *             (kernels/conv_implicit.cu);
  *   direct    forward and backward-data as lpc's direct kernels for thin layers, at most 4 channels on
  *             the large side (kernels/conv_direct.cu), cuDNN for the other layers;
+ *   nhwc      forward and backward-data on cuDNN in channel-last order: the input and the filter are
+ *             copied to [n, h, w, c] and [co, k, k, ci] in the workspace (kernels/layout.cu), cuDNN
+ *             runs on the copies and its output is copied back to NCHW (cuDNN's TF32 kernels are
+ *             several times faster on channel-last tensors for the wide layers);
  *   auto      per shape, operation and form (plain, or fused as the decoder layer's op below), the
- *             fastest of the four, timed once as that very call replayed in a graph when it is first
+ *             fastest of the five, timed once as that very call replayed in a graph when it is first
  *             made, outside any graph capture. With `deterministic = true` no
  *             timing decides, so that a run never depends on a measurement: a fixed rule from
  *             measured timings (see deterministic_path; every path is deterministic).
@@ -18,7 +22,8 @@
  * kernel on the gemm path: transposed convolution + bias + activation (the epilogue or col2im adds
  * the bias and applies the activation), and the inference-only backward through activation and
  * convolution (the gather applies the activation's derivative). On cuDNN they are the convolution
- * plus the bias-activation kernel. */
+ * plus the bias-activation kernel; on the nhwc path the copies do that work (act' on the way in, bias
+ * and activation on the way out). */
 #include <cuda_runtime.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,32 +40,59 @@ enum { OP_FORWARD, OP_BACKWARD_DATA, OP_COUNT };
 struct choice {
     struct lpc_conv_shape s;
     int tf32, deterministic, conv_algo; /* a timed choice never serves a deterministic run */
-    int path[OP_COUNT][2]; /* [op][fused]: LPC_CONV_CUDNN, _GEMM, _IMPLICIT or _DIRECT; -1: not chosen yet */
+    int path[OP_COUNT][2]; /* [op][fused]: LPC_CONV_CUDNN, _GEMM, _IMPLICIT, _DIRECT or _NHWC; -1: not chosen yet */
 };
 
 static struct choice choices[MAX_CHOICES];
 static int n_choices;
-/* the lowering's column matrix and the implicit GEMM's partial tiles live in the backend's workspace,
- * reserved when the path is chosen */
+/* cuDNN's workspace, the lowering's column matrix, the implicit GEMM's partial tiles and the nhwc
+ * path's copies live in the backend's workspace, reserved when the path is chosen */
+static void *cudnn_workspace_for(const struct lpc_conv_shape *s) {
+    return lpc_cuda_workspace(lpc_cudnn_conv_workspace(s, 0));
+}
 static float *cols_for(const struct lpc_conv_shape *s) { return (float *)lpc_cuda_workspace(lpc_gemm_conv_workspace(s)); }
 static void *partials_for(const struct lpc_conv_shape *s) { return lpc_cuda_workspace(lpc_implicit_conv_workspace(s)); }
 
+/* the nhwc path's part of the workspace: cuDNN's own, then the channel-last input x, output y and filter */
+struct channels_last_buffers {
+    void *cudnn;
+    float *x, *y, *w;
+};
+static size_t aligned(size_t bytes) { return (bytes + 255) & ~(size_t)255; }
+static size_t x_elements(const struct lpc_conv_shape *s) { return (size_t)s->n * s->ci * s->h * s->w; }
+static size_t y_elements(const struct lpc_conv_shape *s) { return (size_t)s->n * s->co * s->ho * s->wo; }
+static size_t w_elements(const struct lpc_conv_shape *s) { return (size_t)s->co * s->ci * s->k * s->k; }
+
+static struct channels_last_buffers channels_last_for(const struct lpc_conv_shape *s) {
+    const size_t cudnn = aligned(lpc_cudnn_conv_workspace(s, 1)), x = aligned(x_elements(s) * sizeof(float)),
+                 y = aligned(y_elements(s) * sizeof(float)), w = w_elements(s) * sizeof(float);
+    char *base = lpc_cuda_workspace(cudnn + x + y + w);
+    struct channels_last_buffers b = {base, (float *)(base + cudnn), (float *)(base + cudnn + x),
+                                      (float *)(base + cudnn + x + y)};
+    return b;
+}
+
 static int path_fits(int path, const struct lpc_conv_shape *s) {
+    const size_t limit = (size_t)1 << 31;
     if (path == LPC_CONV_GEMM) return lpc_gemm_conv_fits(s);
     if (path == LPC_CONV_IMPLICIT) return lpc_implicit_conv_fits(s);
     if (path == LPC_CONV_DIRECT) return lpc_direct_conv_fits(s);
+    if (path == LPC_CONV_NHWC) return x_elements(s) < limit && y_elements(s) < limit && w_elements(s) < limit;
     return 1;
 }
 
 static void reserve(int path, const struct lpc_conv_shape *s) {
+    if (path == LPC_CONV_CUDNN) cudnn_workspace_for(s);
     if (path == LPC_CONV_GEMM) cols_for(s);
     if (path == LPC_CONV_IMPLICIT) partials_for(s);
+    if (path == LPC_CONV_NHWC) channels_last_for(s);
 }
 
 static const char *path_name(int path) {
     return path == LPC_CONV_GEMM       ? "gemm"
            : path == LPC_CONV_IMPLICIT ? "implicit"
            : path == LPC_CONV_DIRECT   ? "direct"
+           : path == LPC_CONV_NHWC     ? "nhwc"
                                        : "cudnn";
 }
 
@@ -93,9 +125,28 @@ struct conv_call {
 
 static int is_fused(const struct conv_call *c) { return c->act != LPC_ACT_NONE || c->bias; }
 
+/* the call on the nhwc path: the filter and the input (times act'(pre) for the fused forward) copied to
+ * channel-last order, cuDNN on the copies, the output copied back (plus bias and activation) */
+static void run_channels_last(const struct conv_call *c, const struct lpc_conv_shape *s) {
+    const struct channels_last_buffers b = channels_last_for(s);
+    lpc_cuda_to_channels_last(b.w, c->w, NULL, LPC_ACT_NONE, s->co, s->ci, s->k * s->k);
+    if (c->op == OP_FORWARD) {
+        lpc_cuda_to_channels_last(b.x, c->in, c->pre, c->act, s->n, s->ci, s->h * s->w);
+        lpc_cudnn_conv_forward(b.y, b.x, b.w, s, 1, b.cudnn);
+        lpc_cuda_from_channels_last(c->out, NULL, b.y, NULL, LPC_ACT_NONE, s->n, s->co, s->ho * s->wo);
+    } else {
+        lpc_cuda_to_channels_last(b.y, c->in, NULL, LPC_ACT_NONE, s->n, s->co, s->ho * s->wo);
+        lpc_cudnn_conv_backward_data(b.x, b.y, b.w, s, 1, b.cudnn);
+        lpc_cuda_from_channels_last(c->out, is_fused(c) ? c->pre : NULL, b.x, c->bias, c->act, s->n, s->ci,
+                                    s->h * s->w);
+    }
+}
+
 static void run(const struct conv_call *c, int path, const struct lpc_conv_shape *s) {
     const int fused = is_fused(c);
-    if (c->op == OP_FORWARD) {
+    if (path == LPC_CONV_NHWC) {
+        run_channels_last(c, s);
+    } else if (c->op == OP_FORWARD) {
         if (path == LPC_CONV_GEMM) {
             lpc_gemm_conv_forward(c->out, c->in, c->pre, c->act, s, c->w, cols_for(s));
         } else if (path == LPC_CONV_IMPLICIT) {
@@ -104,7 +155,7 @@ static void run(const struct conv_call *c, int path, const struct lpc_conv_shape
             lpc_direct_conv_forward(c->out, c->in, c->pre, c->act, s, c->w);
         } else {
             if (fused) lpc_cuda_bias_act_backward(c->in, NULL, c->in, c->pre, s->n, s->ci, s->h * s->w, c->act);
-            lpc_cudnn_conv_forward(c->out, c->in, c->w, s);
+            lpc_cudnn_conv_forward(c->out, c->in, c->w, s, 0, cudnn_workspace_for(s));
         }
     } else {
         if (path == LPC_CONV_GEMM) {
@@ -114,10 +165,10 @@ static void run(const struct conv_call *c, int path, const struct lpc_conv_shape
         } else if (path == LPC_CONV_DIRECT) {
             lpc_direct_conv_transposed(c->out, c->pre, c->bias, c->act, c->in, c->w, s);
         } else if (fused) {
-            lpc_cudnn_conv_backward_data(c->pre, c->in, c->w, s);
+            lpc_cudnn_conv_backward_data(c->pre, c->in, c->w, s, 0, cudnn_workspace_for(s));
             lpc_cuda_bias_act_forward(c->out, c->pre, c->bias, s->n, s->ci, s->h * s->w, c->act);
         } else {
-            lpc_cudnn_conv_backward_data(c->out, c->in, c->w, s);
+            lpc_cudnn_conv_backward_data(c->out, c->in, c->w, s, 0, cudnn_workspace_for(s));
         }
     }
 }
@@ -156,11 +207,18 @@ static float time_path(const struct conv_call *c, int path, const struct lpc_con
  * lowering alone was fastest in three rows and within 1 % in the fourth. The thin (image) layers go to
  * the direct kernels: always for the transposed convolution (faster than the lowering in every row,
  * both maths), from DIRECT_RULE_PIXELS image-side pixels per batch (n * h * w) for the forward
- * (bench/RESULTS.md, 2026-11-29). */
+ * (bench/RESULTS.md, 2026-11-29). With tf32 math the nhwc path takes the transposed convolution from
+ * NHWC_RULE_ELEMENTS elements on the large side (n * ci * h * w) and the forward from NHWC_RULE_CHANNELS
+ * large-side channels: in the per-call timings of the four rows it beat the lowering on every such
+ * layer and lost on every other one (bench/RESULTS.md, 2026-11-29, cuDNN on channel-last copies). */
 #define DIRECT_RULE_PIXELS ((size_t)1 << 18)
+#define NHWC_RULE_ELEMENTS ((size_t)1 << 20)
+#define NHWC_RULE_CHANNELS 64
 static int deterministic_path(int op, const struct lpc_conv_shape *s) {
     if (lpc_direct_conv_fits(s) && (op == OP_BACKWARD_DATA || (size_t)s->n * s->h * s->w >= DIRECT_RULE_PIXELS))
         return LPC_CONV_DIRECT;
+    if (lpc_cuda.tf32 && (op == OP_BACKWARD_DATA ? x_elements(s) >= NHWC_RULE_ELEMENTS : s->ci >= NHWC_RULE_CHANNELS))
+        return LPC_CONV_NHWC;
     return !lpc_cuda.tf32 && s->ci > 4 ? LPC_CONV_IMPLICIT : LPC_CONV_GEMM;
 }
 
@@ -169,7 +227,6 @@ static int deterministic_path(int op, const struct lpc_conv_shape *s) {
  * theta-gradient's plain ones of the same shape) on a copy of its input, since a fused forward may
  * overwrite its input; the timed candidates write only outputs the caller's call then overwrites. */
 static int path_for(const struct conv_call *call, const struct lpc_conv_shape *s) {
-    if (lpc_cuda.conv_algo == LPC_CONV_CUDNN) return LPC_CONV_CUDNN;
     const int op = call->op;
     struct choice *c = choice_for(s);
     int *path = &c->path[op][is_fused(call)];
@@ -191,9 +248,9 @@ static int path_for(const struct conv_call *call, const struct lpc_conv_shape *s
     struct conv_call timed = *call;
     LPC_CHECK_CUDA(cudaMalloc((void **)&timed.in, in_bytes));
     LPC_CHECK_CUDA(cudaMemcpyAsync(timed.in, call->in, in_bytes, cudaMemcpyDeviceToDevice, (cudaStream_t)lpc_cuda.stream));
-    const int candidates[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM, LPC_CONV_IMPLICIT, LPC_CONV_DIRECT};
+    const int candidates[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM, LPC_CONV_IMPLICIT, LPC_CONV_DIRECT, LPC_CONV_NHWC};
     float best = 0;
-    char report[160] = "";
+    char report[192] = "";
     int used = 0;
     for (int i = 0; i < (int)(sizeof candidates / sizeof *candidates); i++) {
         if (!path_fits(candidates[i], s)) continue;
@@ -225,7 +282,7 @@ void lpc_cuda_conv2d_backward_data(float *dx, const float *dy, const float *w, c
 }
 
 void lpc_cuda_conv2d_backward_filter(float *dw, const float *dy, const float *x, const struct lpc_conv_shape *s) {
-    lpc_cudnn_conv_backward_filter(dw, dy, x, s);
+    lpc_cudnn_conv_backward_filter(dw, dy, x, s, cudnn_workspace_for(s));
 }
 
 void lpc_cuda_deconv_bias_act_forward(float *out, float *pre, const float *x, const float *w, const float *b,

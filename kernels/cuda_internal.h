@@ -88,10 +88,22 @@ void lpc_direct_conv_forward(float *y, const float *x, const float *pre, int act
                              const float *w);
 void lpc_direct_conv_transposed(float *out, float *pre, const float *bias, int act, const float *dy, const float *w,
                                 const struct lpc_conv_shape *s);
-/* kernels/conv_cudnn.c */
-void lpc_cudnn_conv_forward(float *y, const float *x, const float *w, const struct lpc_conv_shape *s);
-void lpc_cudnn_conv_backward_data(float *dx, const float *dy, const float *w, const struct lpc_conv_shape *s);
-void lpc_cudnn_conv_backward_filter(float *dw, const float *dy, const float *x, const struct lpc_conv_shape *s);
+/* kernels/conv_cudnn.c: NCHW tensors and [co, ci, k, k] filters, or with channels_last [n, h, w, c]
+ * tensors and [co, k, k, ci] filters; workspace: lpc_cudnn_conv_workspace(s, channels_last) bytes */
+size_t lpc_cudnn_conv_workspace(const struct lpc_conv_shape *s, int channels_last);
+void lpc_cudnn_conv_forward(float *y, const float *x, const float *w, const struct lpc_conv_shape *s, int channels_last,
+                            void *workspace);
+void lpc_cudnn_conv_backward_data(float *dx, const float *dy, const float *w, const struct lpc_conv_shape *s,
+                                  int channels_last, void *workspace);
+void lpc_cudnn_conv_backward_filter(float *dw, const float *dy, const float *x, const struct lpc_conv_shape *s,
+                                    void *workspace);
+/* kernels/layout.cu: batched [rows, cols] <-> [cols, rows] copies for the channel-last path.
+ * to: dst[b][col][row] = src[b][row][col] * act'(pre[b][row][col]) (pre NULL: no factor).
+ * from: v = src[b][col][row] + bias[row] (bias NULL: + 0); with pre, pre[b][row][col] = v and
+ * out[b][row][col] = act(v), else out[b][row][col] = v. */
+void lpc_cuda_to_channels_last(float *dst, const float *src, const float *pre, int act, int batch, int rows, int cols);
+void lpc_cuda_from_channels_last(float *out, float *pre, const float *src, const float *bias, int act, int batch,
+                                 int rows, int cols);
 /* kernels/dense_cublas.c */
 void lpc_cublas_dense_forward(float *y, const float *x, const float *w, const float *b, int n, int in, int out);
 void lpc_cublas_dense_backward_data(float *dx, const float *dy, const float *w, int n, int in, int out);

@@ -478,10 +478,11 @@ int main(int argc, char **argv) {
     /* every convolution path (the direct kernels take the shapes with at most 4 large-side channels,
      * cuDNN the others); deterministic mode's auto, used from here on, mixes the paths by the rule of
      * kernels/conv.c (deterministic_path) */
-    const int algos[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM, LPC_CONV_IMPLICIT, LPC_CONV_DIRECT};
-    const char *algo_names[] = {"cuDNN", "the GEMM lowering", "the implicit GEMM", "the direct kernels"};
+    const int algos[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM, LPC_CONV_IMPLICIT, LPC_CONV_DIRECT, LPC_CONV_NHWC};
+    const char *algo_names[] = {"cuDNN", "the GEMM lowering", "the implicit GEMM", "the direct kernels",
+                                "cuDNN on channel-last copies"};
     const int every_act[] = {LPC_ACT_NONE, LPC_ACT_RELU, LPC_ACT_LEAKY_RELU, LPC_ACT_SILU};
-    for (int a = 0; a < 4; a++) {
+    for (int a = 0; a < (int)(sizeof algos / sizeof *algos); a++) {
         printf("convolutions on %s (%s)\n", algo_names[a], tf32 ? "tf32" : "fp32");
         lpc_backend_cuda(tf32, 1, algos[a]);
         for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
@@ -511,7 +512,7 @@ int main(int argc, char **argv) {
     check_chain();
     check_training();
     printf("the chain and training again with every convolution on cuDNN, then on the implicit GEMM, then with\n"
-           "the image layers on the direct kernels\n");
+           "the image layers on the direct kernels, then on cuDNN's channel-last copies\n");
     lpc_backend_cuda(0, 1, LPC_CONV_CUDNN);
     check_chain();
     check_training();
@@ -519,6 +520,9 @@ int main(int argc, char **argv) {
     check_chain();
     check_training();
     lpc_backend_cuda(0, 1, LPC_CONV_DIRECT);
+    check_chain();
+    check_training();
+    lpc_backend_cuda(0, 1, LPC_CONV_NHWC);
     check_chain();
     check_training();
     return test_finish("test_gpu");
