@@ -8,9 +8,9 @@
  *   direct    forward and backward-data as lpc's direct kernels for thin layers, at most 4 channels on
  *             the large side (kernels/conv_direct.cu), cuDNN for the other layers;
  *   nhwc      forward and backward-data on cuDNN in channel-last order: the input and the filter are
- *             copied to [n, h, w, c] and [co, k, k, ci] in the workspace (kernels/layout.cu), cuDNN
- *             runs on the copies and its output is copied back to NCHW (cuDNN's TF32 kernels are
- *             several times faster on channel-last tensors for the wide layers);
+ *             copied to [n, h, w, c] and [co, k, k, ci] in the workspace (kernels/layout.cu), cuDNN's
+ *             graph API runs on the copies (kernels/conv_cudnn_graph.c) and its output is copied back
+ *             to NCHW (cuDNN's TF32 engines are several times faster on channel-last tensors);
  *   auto      per shape, operation and form (plain, or fused as the decoder layer's op below), the
  *             fastest of the five, timed once as that very call replayed in a graph when it is first
  *             made, outside any graph capture. With `deterministic = true` no
@@ -45,15 +45,13 @@ struct choice {
 
 static struct choice choices[MAX_CHOICES];
 static int n_choices;
-/* cuDNN's workspace, the lowering's column matrix, the implicit GEMM's partial tiles and the nhwc
- * path's copies live in the backend's workspace, reserved when the path is chosen */
-static void *cudnn_workspace_for(const struct lpc_conv_shape *s) {
-    return lpc_cuda_workspace(lpc_cudnn_conv_workspace(s, 0));
-}
+/* the lowering's column matrix, the implicit GEMM's partial tiles and the nhwc path's copies and cuDNN
+ * workspace live in the backend's workspace, reserved when the path is chosen */
 static float *cols_for(const struct lpc_conv_shape *s) { return (float *)lpc_cuda_workspace(lpc_gemm_conv_workspace(s)); }
 static void *partials_for(const struct lpc_conv_shape *s) { return lpc_cuda_workspace(lpc_implicit_conv_workspace(s)); }
 
-/* the nhwc path's part of the workspace: cuDNN's own, then the channel-last input x, output y and filter */
+/* the nhwc path's part of the workspace for one op: cuDNN's own, then the channel-last input x, output y
+ * and filter */
 struct channels_last_buffers {
     void *cudnn;
     float *x, *y, *w;
@@ -63,9 +61,10 @@ static size_t x_elements(const struct lpc_conv_shape *s) { return (size_t)s->n *
 static size_t y_elements(const struct lpc_conv_shape *s) { return (size_t)s->n * s->co * s->ho * s->wo; }
 static size_t w_elements(const struct lpc_conv_shape *s) { return (size_t)s->co * s->ci * s->k * s->k; }
 
-static struct channels_last_buffers channels_last_for(const struct lpc_conv_shape *s) {
-    const size_t cudnn = aligned(lpc_cudnn_conv_workspace(s, 1)), x = aligned(x_elements(s) * sizeof(float)),
-                 y = aligned(y_elements(s) * sizeof(float)), w = w_elements(s) * sizeof(float);
+static struct channels_last_buffers channels_last_for(int op, const struct lpc_conv_shape *s) {
+    const size_t cudnn = aligned(lpc_cudnn_graph_workspace(s, op == OP_BACKWARD_DATA));
+    const size_t x = aligned(x_elements(s) * sizeof(float)), y = aligned(y_elements(s) * sizeof(float));
+    const size_t w = w_elements(s) * sizeof(float);
     char *base = lpc_cuda_workspace(cudnn + x + y + w);
     struct channels_last_buffers b = {base, (float *)(base + cudnn), (float *)(base + cudnn + x),
                                       (float *)(base + cudnn + x + y)};
@@ -81,11 +80,10 @@ static int path_fits(int path, const struct lpc_conv_shape *s) {
     return 1;
 }
 
-static void reserve(int path, const struct lpc_conv_shape *s) {
-    if (path == LPC_CONV_CUDNN) cudnn_workspace_for(s);
+static void reserve(int path, int op, const struct lpc_conv_shape *s) {
     if (path == LPC_CONV_GEMM) cols_for(s);
     if (path == LPC_CONV_IMPLICIT) partials_for(s);
-    if (path == LPC_CONV_NHWC) channels_last_for(s);
+    if (path == LPC_CONV_NHWC) channels_last_for(op, s);
 }
 
 static const char *path_name(int path) {
@@ -128,15 +126,15 @@ static int is_fused(const struct conv_call *c) { return c->act != LPC_ACT_NONE |
 /* the call on the nhwc path: the filter and the input (times act'(pre) for the fused forward) copied to
  * channel-last order, cuDNN on the copies, the output copied back (plus bias and activation) */
 static void run_channels_last(const struct conv_call *c, const struct lpc_conv_shape *s) {
-    const struct channels_last_buffers b = channels_last_for(s);
+    const struct channels_last_buffers b = channels_last_for(c->op, s);
     lpc_cuda_to_channels_last(b.w, c->w, NULL, LPC_ACT_NONE, s->co, s->ci, s->k * s->k);
     if (c->op == OP_FORWARD) {
         lpc_cuda_to_channels_last(b.x, c->in, c->pre, c->act, s->n, s->ci, s->h * s->w);
-        lpc_cudnn_conv_forward(b.y, b.x, b.w, s, 1, b.cudnn);
+        lpc_cudnn_graph_forward(b.y, b.x, b.w, s, b.cudnn);
         lpc_cuda_from_channels_last(c->out, NULL, b.y, NULL, LPC_ACT_NONE, s->n, s->co, s->ho * s->wo);
     } else {
         lpc_cuda_to_channels_last(b.y, c->in, NULL, LPC_ACT_NONE, s->n, s->co, s->ho * s->wo);
-        lpc_cudnn_conv_backward_data(b.x, b.y, b.w, s, 1, b.cudnn);
+        lpc_cudnn_graph_backward_data(b.x, b.y, b.w, s, b.cudnn);
         lpc_cuda_from_channels_last(c->out, is_fused(c) ? c->pre : NULL, b.x, c->bias, c->act, s->n, s->ci,
                                     s->h * s->w);
     }
@@ -155,7 +153,7 @@ static void run(const struct conv_call *c, int path, const struct lpc_conv_shape
             lpc_direct_conv_forward(c->out, c->in, c->pre, c->act, s, c->w);
         } else {
             if (fused) lpc_cuda_bias_act_backward(c->in, NULL, c->in, c->pre, s->n, s->ci, s->h * s->w, c->act);
-            lpc_cudnn_conv_forward(c->out, c->in, c->w, s, 0, cudnn_workspace_for(s));
+            lpc_cudnn_conv_forward(c->out, c->in, c->w, s);
         }
     } else {
         if (path == LPC_CONV_GEMM) {
@@ -165,37 +163,27 @@ static void run(const struct conv_call *c, int path, const struct lpc_conv_shape
         } else if (path == LPC_CONV_DIRECT) {
             lpc_direct_conv_transposed(c->out, c->pre, c->bias, c->act, c->in, c->w, s);
         } else if (fused) {
-            lpc_cudnn_conv_backward_data(c->pre, c->in, c->w, s, 0, cudnn_workspace_for(s));
+            lpc_cudnn_conv_backward_data(c->pre, c->in, c->w, s);
             lpc_cuda_bias_act_forward(c->out, c->pre, c->bias, s->n, s->ci, s->h * s->w, c->act);
         } else {
-            lpc_cudnn_conv_backward_data(c->out, c->in, c->w, s, 0, cudnn_workspace_for(s));
+            lpc_cudnn_conv_backward_data(c->out, c->in, c->w, s);
         }
     }
 }
 
-/* milliseconds per call, as the chain runs it: TIMED_CALLS calls captured as one graph, replayed once
- * untimed (after one call outside the graph, which also makes the cuDNN plan), then timed over
- * TIMED_REPLAYS */
+/* milliseconds per call of one path, as the chain runs it (lpc_cuda_time_calls) */
+struct timed_call {
+    const struct conv_call *call;
+    int path;
+    const struct lpc_conv_shape *s;
+};
+static void run_timed(void *ctx) {
+    const struct timed_call *t = ctx;
+    run(t->call, t->path, t->s);
+}
 static float time_path(const struct conv_call *c, int path, const struct lpc_conv_shape *s) {
-    cudaStream_t stream = (cudaStream_t)lpc_cuda.stream;
-    run(c, path, s);
-    lpc_cuda_graph_begin();
-    for (int i = 0; i < TIMED_CALLS; i++) run(c, path, s);
-    void *graph = lpc_cuda_graph_end();
-    lpc_cuda_graph_launch(graph);
-    cudaEvent_t start, stop;
-    LPC_CHECK_CUDA(cudaEventCreate(&start));
-    LPC_CHECK_CUDA(cudaEventCreate(&stop));
-    LPC_CHECK_CUDA(cudaEventRecord(start, stream));
-    for (int i = 0; i < TIMED_REPLAYS; i++) lpc_cuda_graph_launch(graph);
-    LPC_CHECK_CUDA(cudaEventRecord(stop, stream));
-    LPC_CHECK_CUDA(cudaEventSynchronize(stop));
-    float ms;
-    LPC_CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
-    LPC_CHECK_CUDA(cudaEventDestroy(start));
-    LPC_CHECK_CUDA(cudaEventDestroy(stop));
-    lpc_cuda_graph_destroy(graph);
-    return ms / (TIMED_CALLS * TIMED_REPLAYS);
+    struct timed_call t = {c, path, s};
+    return lpc_cuda_time_calls(run_timed, &t, TIMED_CALLS, TIMED_REPLAYS);
 }
 
 /* deterministic auto: a fixed rule from whole-chain measurements with `deterministic = true` on an
@@ -210,7 +198,9 @@ static float time_path(const struct conv_call *c, int path, const struct lpc_con
  * (bench/RESULTS.md, 2026-11-29). With tf32 math the nhwc path takes the transposed convolution from
  * NHWC_RULE_ELEMENTS elements on the large side (n * ci * h * w) and the forward from NHWC_RULE_CHANNELS
  * large-side channels: in the per-call timings of the four rows it beat the lowering on every such
- * layer and lost on every other one (bench/RESULTS.md, 2026-11-29, cuDNN on channel-last copies). */
+ * layer and lost on every other one. Taking the forward from 2^18 elements instead, where the timed
+ * choices favour it too, made all four rows 15-26 % slower here, where cuDNN's first engine runs
+ * untimed (bench/RESULTS.md, 2026-11-29, cuDNN on channel-last copies). */
 #define DIRECT_RULE_PIXELS ((size_t)1 << 18)
 #define NHWC_RULE_ELEMENTS ((size_t)1 << 20)
 #define NHWC_RULE_CHANNELS 64
@@ -227,6 +217,7 @@ static int deterministic_path(int op, const struct lpc_conv_shape *s) {
  * theta-gradient's plain ones of the same shape) on a copy of its input, since a fused forward may
  * overwrite its input; the timed candidates write only outputs the caller's call then overwrites. */
 static int path_for(const struct conv_call *call, const struct lpc_conv_shape *s) {
+    if (lpc_cuda.conv_algo == LPC_CONV_CUDNN) return LPC_CONV_CUDNN;
     const int op = call->op;
     struct choice *c = choice_for(s);
     int *path = &c->path[op][is_fused(call)];
@@ -240,7 +231,7 @@ static int path_for(const struct conv_call *call, const struct lpc_conv_shape *s
         int want = lpc_cuda.conv_algo;
         if (want == LPC_CONV_AUTO) want = deterministic_path(op, s);
         *path = path_fits(want, s) ? want : LPC_CONV_CUDNN;
-        reserve(*path, s);
+        reserve(*path, op, s);
         return *path;
     }
     const size_t in_bytes =
@@ -254,7 +245,7 @@ static int path_for(const struct conv_call *call, const struct lpc_conv_shape *s
     int used = 0;
     for (int i = 0; i < (int)(sizeof candidates / sizeof *candidates); i++) {
         if (!path_fits(candidates[i], s)) continue;
-        reserve(candidates[i], s);
+        reserve(candidates[i], op, s);
         const float t = time_path(&timed, candidates[i], s);
         if (*path < 0 || t < best) *path = candidates[i], best = t;
         if (used < (int)sizeof report)
@@ -282,7 +273,7 @@ void lpc_cuda_conv2d_backward_data(float *dx, const float *dy, const float *w, c
 }
 
 void lpc_cuda_conv2d_backward_filter(float *dw, const float *dy, const float *x, const struct lpc_conv_shape *s) {
-    lpc_cudnn_conv_backward_filter(dw, dy, x, s, cudnn_workspace_for(s));
+    lpc_cudnn_conv_backward_filter(dw, dy, x, s);
 }
 
 void lpc_cuda_deconv_bias_act_forward(float *out, float *pre, const float *x, const float *w, const float *b,

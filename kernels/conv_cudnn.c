@@ -1,11 +1,10 @@
-/* Every cuDNN call of lpc (SPEC.md section 4): convolution forward, backward-data and backward-filter,
- * on NCHW tensors with [co, ci, k, k] filters, or (channels_last) on [n, h, w, c] tensors with
- * [co, k, k, ci] filters. Descriptors and algorithms are made once per shape (the batch size
- * included) and layout and cached; the algorithms come from cuDNN's heuristics (cudnnGet*_v7) under a
- * workspace limit, restricted to deterministic ones when `deterministic = true`; `math = tf32` allows
- * tensor-core TF32. The caller passes a workspace of lpc_cudnn_conv_workspace bytes. A transposed
- * convolution is the same shape read backwards: its forward is backward-data, its gradients forward
- * and backward-filter (see model.c). */
+/* cuDNN's legacy convolution API on NCHW tensors (SPEC.md section 4): forward, backward-data and
+ * backward-filter. Descriptors and algorithms are made once per shape (the batch size included) and
+ * cached; the algorithms come from cuDNN's heuristics (cudnnGet*_v7) under a workspace limit, restricted
+ * to deterministic ones when `deterministic = true`; `math = tf32` allows tensor-core TF32. The backend's
+ * one workspace (kernels/workspace.c) serves every algorithm. A transposed convolution is the same
+ * shape read backwards: its forward is backward-data, its gradients forward and backward-filter (see
+ * model.c). The channel-last path uses cuDNN's graph API (kernels/conv_cudnn_graph.c). */
 #include <cuda_runtime.h>
 #include <cudnn.h>
 #include <string.h>
@@ -13,12 +12,11 @@
 #include "cuda_internal.h"
 #include "lpc/check.h"
 
-#define MAX_SHAPES 128
+#define MAX_SHAPES 64
 #define WORKSPACE_LIMIT ((size_t)256 << 20)
 
 struct conv_plan {
     struct lpc_conv_shape s;
-    int channels_last;
     cudnnTensorDescriptor_t x, y;
     cudnnFilterDescriptor_t w;
     cudnnConvolutionDescriptor_t conv;
@@ -30,6 +28,15 @@ struct conv_plan {
 
 static struct conv_plan plans[MAX_SHAPES];
 static int n_plans;
+struct workspace {
+    void *ptr;
+    size_t bytes;
+};
+/* the backend's workspace for plan p: the plan reserved it when it was made */
+static struct workspace workspace_for(const struct conv_plan *p) {
+    struct workspace ws = {lpc_cuda_workspace(p->workspace), p->workspace};
+    return ws;
+}
 
 /* out = the first of the heuristics' `count` results (best first) that works within the workspace
  * limit, and is deterministic if the backend must be; `fallback` if none does. The three result
@@ -46,22 +53,20 @@ static int n_plans;
 
 static cudnnHandle_t handle(void) { return (cudnnHandle_t)lpc_cuda.cudnn; }
 
-static struct conv_plan *plan_for(const struct lpc_conv_shape *s, int channels_last) {
+static struct conv_plan *plan_for(const struct lpc_conv_shape *s) {
     for (int i = 0; i < n_plans; i++)
-        if (plans[i].channels_last == channels_last && memcmp(&plans[i].s, s, sizeof *s) == 0) return &plans[i];
+        if (memcmp(&plans[i].s, s, sizeof *s) == 0) return &plans[i];
     if (n_plans == MAX_SHAPES) lpc_die_internal("cuDNN", "plan_for", __func__, __FILE__, __LINE__, "too many convolution shapes");
     struct conv_plan *p = &plans[n_plans++];
     memset(p, 0, sizeof *p);
     p->s = *s;
-    p->channels_last = channels_last;
-    const cudnnTensorFormat_t format = channels_last ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
     LPC_CHECK_CUDNN(cudnnCreateTensorDescriptor(&p->x));
     LPC_CHECK_CUDNN(cudnnCreateTensorDescriptor(&p->y));
     LPC_CHECK_CUDNN(cudnnCreateFilterDescriptor(&p->w));
     LPC_CHECK_CUDNN(cudnnCreateConvolutionDescriptor(&p->conv));
-    LPC_CHECK_CUDNN(cudnnSetTensor4dDescriptor(p->x, format, CUDNN_DATA_FLOAT, s->n, s->ci, s->h, s->w));
-    LPC_CHECK_CUDNN(cudnnSetTensor4dDescriptor(p->y, format, CUDNN_DATA_FLOAT, s->n, s->co, s->ho, s->wo));
-    LPC_CHECK_CUDNN(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, format, s->co, s->ci, s->k, s->k));
+    LPC_CHECK_CUDNN(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->n, s->ci, s->h, s->w));
+    LPC_CHECK_CUDNN(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->n, s->co, s->ho, s->wo));
+    LPC_CHECK_CUDNN(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, s->co, s->ci, s->k, s->k));
     LPC_CHECK_CUDNN(cudnnSetConvolution2dDescriptor(p->conv, s->pad, s->pad, s->stride, s->stride, 1, 1,
                                                     CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     LPC_CHECK_CUDNN(cudnnSetConvolutionMathType(p->conv, lpc_cuda.tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
@@ -89,33 +94,30 @@ static struct conv_plan *plan_for(const struct lpc_conv_shape *s, int channels_l
     LPC_CHECK_CUDNN(cudnnGetConvolutionBackwardFilterWorkspaceSize(handle(), p->x, p->y, p->conv, p->w, p->bwd_filter, &need));
     most = need > most ? need : most;
     p->workspace = most;
+    lpc_cuda_workspace(most);
     return p;
 }
 
-size_t lpc_cudnn_conv_workspace(const struct lpc_conv_shape *s, int channels_last) {
-    return plan_for(s, channels_last)->workspace;
-}
-
-void lpc_cudnn_conv_forward(float *y, const float *x, const float *w, const struct lpc_conv_shape *s, int channels_last,
-                            void *workspace) {
-    struct conv_plan *p = plan_for(s, channels_last);
+void lpc_cudnn_conv_forward(float *y, const float *x, const float *w, const struct lpc_conv_shape *s) {
+    struct conv_plan *p = plan_for(s);
+    struct workspace ws = workspace_for(p);
     const float one = 1.0f, zero = 0.0f;
-    LPC_CHECK_CUDNN(cudnnConvolutionForward(handle(), &one, p->x, x, p->w, w, p->conv, p->fwd, workspace, p->workspace,
+    LPC_CHECK_CUDNN(cudnnConvolutionForward(handle(), &one, p->x, x, p->w, w, p->conv, p->fwd, ws.ptr, ws.bytes,
                                             &zero, p->y, y));
 }
 
-void lpc_cudnn_conv_backward_data(float *dx, const float *dy, const float *w, const struct lpc_conv_shape *s,
-                                  int channels_last, void *workspace) {
-    struct conv_plan *p = plan_for(s, channels_last);
+void lpc_cudnn_conv_backward_data(float *dx, const float *dy, const float *w, const struct lpc_conv_shape *s) {
+    struct conv_plan *p = plan_for(s);
+    struct workspace ws = workspace_for(p);
     const float one = 1.0f, zero = 0.0f;
-    LPC_CHECK_CUDNN(cudnnConvolutionBackwardData(handle(), &one, p->w, w, p->y, dy, p->conv, p->bwd_data, workspace,
-                                                 p->workspace, &zero, p->x, dx));
+    LPC_CHECK_CUDNN(cudnnConvolutionBackwardData(handle(), &one, p->w, w, p->y, dy, p->conv, p->bwd_data, ws.ptr,
+                                                 ws.bytes, &zero, p->x, dx));
 }
 
-void lpc_cudnn_conv_backward_filter(float *dw, const float *dy, const float *x, const struct lpc_conv_shape *s,
-                                    void *workspace) {
-    struct conv_plan *p = plan_for(s, 0);
+void lpc_cudnn_conv_backward_filter(float *dw, const float *dy, const float *x, const struct lpc_conv_shape *s) {
+    struct conv_plan *p = plan_for(s);
+    struct workspace ws = workspace_for(p);
     const float one = 1.0f; /* parameter gradients accumulate */
-    LPC_CHECK_CUDNN(cudnnConvolutionBackwardFilter(handle(), &one, p->x, x, p->y, dy, p->conv, p->bwd_filter, workspace,
-                                                   p->workspace, &one, p->w, dw));
+    LPC_CHECK_CUDNN(cudnnConvolutionBackwardFilter(handle(), &one, p->x, x, p->y, dy, p->conv, p->bwd_filter, ws.ptr,
+                                                   ws.bytes, &one, p->w, dw));
 }

@@ -88,15 +88,17 @@ void lpc_direct_conv_forward(float *y, const float *x, const float *pre, int act
                              const float *w);
 void lpc_direct_conv_transposed(float *out, float *pre, const float *bias, int act, const float *dy, const float *w,
                                 const struct lpc_conv_shape *s);
-/* kernels/conv_cudnn.c: NCHW tensors and [co, ci, k, k] filters, or with channels_last [n, h, w, c]
- * tensors and [co, k, k, ci] filters; workspace: lpc_cudnn_conv_workspace(s, channels_last) bytes */
-size_t lpc_cudnn_conv_workspace(const struct lpc_conv_shape *s, int channels_last);
-void lpc_cudnn_conv_forward(float *y, const float *x, const float *w, const struct lpc_conv_shape *s, int channels_last,
-                            void *workspace);
-void lpc_cudnn_conv_backward_data(float *dx, const float *dy, const float *w, const struct lpc_conv_shape *s,
-                                  int channels_last, void *workspace);
-void lpc_cudnn_conv_backward_filter(float *dw, const float *dy, const float *x, const struct lpc_conv_shape *s,
-                                    void *workspace);
+/* kernels/conv_cudnn.c: cuDNN's legacy API on NCHW tensors */
+void lpc_cudnn_conv_forward(float *y, const float *x, const float *w, const struct lpc_conv_shape *s);
+void lpc_cudnn_conv_backward_data(float *dx, const float *dy, const float *w, const struct lpc_conv_shape *s);
+void lpc_cudnn_conv_backward_filter(float *dw, const float *dy, const float *x, const struct lpc_conv_shape *s);
+/* kernels/conv_cudnn_graph.c: cuDNN's graph API on channel-last tensors [n, h, w, c] and [co, k, k, ci]
+ * filters; workspace: lpc_cudnn_graph_workspace(s, backward_data) bytes (which makes the plan: outside
+ * graph capture the first time) */
+size_t lpc_cudnn_graph_workspace(const struct lpc_conv_shape *s, int backward_data);
+void lpc_cudnn_graph_forward(float *y, const float *x, const float *w, const struct lpc_conv_shape *s, void *workspace);
+void lpc_cudnn_graph_backward_data(float *dx, const float *dy, const float *w, const struct lpc_conv_shape *s,
+                                   void *workspace);
 /* kernels/layout.cu: batched [rows, cols] <-> [cols, rows] copies for the channel-last path.
  * to: dst[b][col][row] = src[b][row][col] * act'(pre[b][row][col]) (pre NULL: no factor).
  * from: v = src[b][col][row] + bias[row] (bias NULL: + 0); with pre, pre[b][row][col] = v and
@@ -129,11 +131,14 @@ void *lpc_cuda_workspace(size_t bytes);
 void lpc_cuda_workspace_graph_created(void);
 void lpc_cuda_workspace_graph_destroyed(void);
 
-/* kernels/graph.c */
+/* kernels/graph.c. lpc_cuda_time_calls: milliseconds per call of call(ctx) as the chain runs it,
+ * `calls` calls captured as one graph and replayed `replays` times after one call outside the graph
+ * and one untimed replay; outside any capture only. */
 void lpc_cuda_graph_begin(void);
 void *lpc_cuda_graph_end(void);
 void lpc_cuda_graph_launch(void *graph);
 void lpc_cuda_graph_destroy(void *graph);
+float lpc_cuda_time_calls(void (*call)(void *), void *ctx, int calls, int replays);
 
 #ifdef __cplusplus
 }

@@ -26,3 +26,24 @@ void lpc_cuda_graph_destroy(void *graph) {
     LPC_CHECK_CUDA(cudaGraphExecDestroy((cudaGraphExec_t)graph));
     lpc_cuda_workspace_graph_destroyed();
 }
+
+float lpc_cuda_time_calls(void (*call)(void *), void *ctx, int calls, int replays) {
+    call(ctx);
+    lpc_cuda_graph_begin();
+    for (int i = 0; i < calls; i++) call(ctx);
+    void *graph = lpc_cuda_graph_end();
+    lpc_cuda_graph_launch(graph);
+    cudaEvent_t start, stop;
+    LPC_CHECK_CUDA(cudaEventCreate(&start));
+    LPC_CHECK_CUDA(cudaEventCreate(&stop));
+    LPC_CHECK_CUDA(cudaEventRecord(start, STREAM));
+    for (int i = 0; i < replays; i++) lpc_cuda_graph_launch(graph);
+    LPC_CHECK_CUDA(cudaEventRecord(stop, STREAM));
+    LPC_CHECK_CUDA(cudaEventSynchronize(stop));
+    float ms;
+    LPC_CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
+    LPC_CHECK_CUDA(cudaEventDestroy(start));
+    LPC_CHECK_CUDA(cudaEventDestroy(stop));
+    lpc_cuda_graph_destroy(graph);
+    return ms / ((float)calls * replays);
+}

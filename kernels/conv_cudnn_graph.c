@@ -1,0 +1,265 @@
+/* cuDNN's graph API for the channel-last convolution path (`nhwc`, kernels/conv.c): forward and
+ * backward-data on [n, h, w, c] tensors with [co, k, k, ci] filters. cuDNN's engine heuristics (mode A,
+ * then the fallback list if none of those is usable) propose engine configurations; the first
+ * MAX_CANDIDATES that suit the run become execution plans: no tensor-core engine unless `math = tf32`
+ * (on fp32 data a tensor-core engine computes in TF32), no nondeterministic one with `deterministic =
+ * true`, none that converts the inputs down, reduces in lower precision or uses FFT or Winograd
+ * transforms (fp32 accuracy), and a workspace within WORKSPACE_LIMIT. With `deterministic = true` the
+ * first plan is kept, so that a run never depends on a measurement; otherwise each is timed as the
+ * chain runs it (calls replayed in a graph, on scratch buffers) and the fastest kept. cuDNN's legacy
+ * algorithms reach only a few of these engines: on an H200 with TF32, the forward convolution from
+ * [256, 32, 32, 32] to [256, 64, 16, 16] takes 28.7 us here against 108 us for the best legacy
+ * algorithm on NCHW and 194 us on NHWC (bench/RESULTS.md, 2026-11-29).
+ * Plans are made once per shape and operation, outside graph capture, and cached. */
+#include <cuda_runtime.h>
+#include <cudnn.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cuda_internal.h"
+#include "lpc/check.h"
+
+#define MAX_PLANS 128
+#define MAX_CANDIDATES 8
+#define HEURISTIC_RESULTS 16
+#define WORKSPACE_LIMIT ((size_t)256 << 20)
+#define TIMED_CALLS 10
+#define TIMED_REPLAYS 3
+
+typedef cudnnBackendDescriptor_t descriptor;
+enum { UID_X = 'x', UID_Y = 'y', UID_W = 'w' };
+
+struct engine_plan {
+    struct lpc_conv_shape s;
+    int backward_data;
+    descriptor plan, config, graph, parts[5]; /* the plan and everything it was made from, kept alive */
+    size_t workspace;
+};
+static struct engine_plan plans[MAX_PLANS];
+static int n_plans;
+
+static cudnnHandle_t handle(void) { return (cudnnHandle_t)lpc_cuda.cudnn; }
+
+static descriptor create(cudnnBackendDescriptorType_t type) {
+    descriptor d;
+    LPC_CHECK_CUDNN(cudnnBackendCreateDescriptor(type, &d));
+    return d;
+}
+
+static void set(descriptor d, cudnnBackendAttributeName_t name, cudnnBackendAttributeType_t type, int64_t count,
+                const void *values) {
+    LPC_CHECK_CUDNN(cudnnBackendSetAttribute(d, name, type, count, values));
+}
+
+/* a float tensor [n, c, h, w] stored channel-last: strides c*h*w, 1, w*c, c */
+static descriptor tensor(int64_t uid, int64_t n, int64_t c, int64_t h, int64_t w) {
+    descriptor d = create(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
+    const int64_t dims[4] = {n, c, h, w}, strides[4] = {c * h * w, 1, w * c, c}, alignment = 16;
+    const cudnnDataType_t type = CUDNN_DATA_FLOAT;
+    set(d, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &type);
+    set(d, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, dims);
+    set(d, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, strides);
+    set(d, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid);
+    set(d, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &alignment);
+    LPC_CHECK_CUDNN(cudnnBackendFinalize(d));
+    return d;
+}
+
+/* the operation graph of one convolution; *parts receives the descriptors to destroy with it */
+static descriptor operation_graph(const struct lpc_conv_shape *s, int backward_data, descriptor parts[5]) {
+    descriptor x = tensor(UID_X, s->n, s->ci, s->h, s->w), y = tensor(UID_Y, s->n, s->co, s->ho, s->wo),
+               w = tensor(UID_W, s->co, s->ci, s->k, s->k);
+    descriptor conv = create(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
+    const cudnnDataType_t compute = CUDNN_DATA_FLOAT;
+    const cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
+    const int64_t dims = 2, dilation[2] = {1, 1}, stride[2] = {s->stride, s->stride}, pad[2] = {s->pad, s->pad};
+    set(conv, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &compute);
+    set(conv, CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode);
+    set(conv, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &dims);
+    set(conv, CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, 2, dilation);
+    set(conv, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, 2, stride);
+    set(conv, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, 2, pad);
+    set(conv, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, 2, pad);
+    LPC_CHECK_CUDNN(cudnnBackendFinalize(conv));
+    const float one = 1.0f, zero = 0.0f;
+    descriptor op;
+    if (!backward_data) {
+        op = create(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR);
+        set(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &x);
+        set(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &w);
+        set(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &y);
+        set(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &conv);
+        set(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, 1, &one);
+        set(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &zero);
+    } else {
+        op = create(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR);
+        set(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &x);
+        set(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &w);
+        set(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &y);
+        set(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &conv);
+        set(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA, CUDNN_TYPE_FLOAT, 1, &one);
+        set(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA, CUDNN_TYPE_FLOAT, 1, &zero);
+    }
+    LPC_CHECK_CUDNN(cudnnBackendFinalize(op));
+    descriptor graph = create(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
+    cudnnHandle_t h = handle();
+    set(graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &op);
+    set(graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &h);
+    LPC_CHECK_CUDNN(cudnnBackendFinalize(graph));
+    parts[0] = x, parts[1] = y, parts[2] = w, parts[3] = conv, parts[4] = op;
+    return graph;
+}
+
+/* does this engine configuration's engine suit the run's math and determinism? */
+static int engine_suits(descriptor config) {
+    descriptor engine = create(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
+    int64_t got = 0;
+    LPC_CHECK_CUDNN(cudnnBackendGetAttribute(config, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &got,
+                                             &engine));
+    cudnnBackendNumericalNote_t notes[CUDNN_NUMERICAL_NOTE_TYPE_COUNT];
+    int64_t n_notes = 0;
+    LPC_CHECK_CUDNN(cudnnBackendGetAttribute(engine, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
+                                             CUDNN_NUMERICAL_NOTE_TYPE_COUNT, &n_notes, notes));
+    cudnnBackendDestroyDescriptor(engine);
+    for (int64_t i = 0; i < n_notes; i++) {
+        const cudnnBackendNumericalNote_t note = notes[i];
+        if ((note == CUDNN_NUMERICAL_NOTE_TENSOR_CORE && !lpc_cuda.tf32) ||
+            (note == CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC && lpc_cuda.deterministic) ||
+            note == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS || note == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION ||
+            note == CUDNN_NUMERICAL_NOTE_FFT || note == CUDNN_NUMERICAL_NOTE_WINOGRAD ||
+            note == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_4x4 || note == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_6x6 ||
+            note == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_13x13)
+            return 0;
+    }
+    return 1;
+}
+
+/* execution plans (and their configurations) for the suitable configurations that heuristics `mode`
+ * proposes, best first */
+static int candidate_plans(descriptor graph, cudnnBackendHeurMode_t mode, descriptor *plans_out, descriptor *configs_out,
+                           size_t *workspace) {
+    descriptor heuristics = create(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
+    set(heuristics, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &graph);
+    set(heuristics, CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &mode);
+    int found = 0;
+    if (cudnnBackendFinalize(heuristics) == CUDNN_STATUS_SUCCESS) {
+        descriptor configs[HEURISTIC_RESULTS];
+        for (int i = 0; i < HEURISTIC_RESULTS; i++) configs[i] = create(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR);
+        int64_t count = 0;
+        if (cudnnBackendGetAttribute(heuristics, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+                                     HEURISTIC_RESULTS, &count, configs) != CUDNN_STATUS_SUCCESS)
+            count = 0;
+        cudnnHandle_t h = handle();
+        for (int64_t i = 0; i < count && found < MAX_CANDIDATES; i++) {
+            if (!engine_suits(configs[i])) continue;
+            descriptor plan = create(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
+            set(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &h);
+            set(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &configs[i]);
+            int64_t bytes = 0, got = 0;
+            if (cudnnBackendFinalize(plan) != CUDNN_STATUS_SUCCESS ||
+                cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &got,
+                                         &bytes) != CUDNN_STATUS_SUCCESS ||
+                bytes < 0 || (size_t)bytes > WORKSPACE_LIMIT) {
+                cudnnBackendDestroyDescriptor(plan);
+                continue;
+            }
+            plans_out[found] = plan, configs_out[found] = configs[i], workspace[found] = (size_t)bytes;
+            configs[i] = NULL; /* now the caller's */
+            found++;
+        }
+        for (int i = 0; i < HEURISTIC_RESULTS; i++)
+            if (configs[i]) cudnnBackendDestroyDescriptor(configs[i]);
+    }
+    cudnnBackendDestroyDescriptor(heuristics);
+    return found;
+}
+
+static void execute(descriptor plan, float *x, float *y, const float *w, void *workspace) {
+    descriptor pack = create(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
+    const int64_t uids[3] = {UID_X, UID_Y, UID_W};
+    void *pointers[3] = {x, y, (void *)w};
+    set(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, 3, uids);
+    set(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, 3, pointers);
+    set(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &workspace);
+    LPC_CHECK_CUDNN(cudnnBackendFinalize(pack));
+    LPC_CHECK_CUDNN(cudnnBackendExecute(handle(), plan, pack));
+    LPC_CHECK_CUDNN(cudnnBackendDestroyDescriptor(pack));
+}
+
+struct timed_plan {
+    descriptor plan;
+    float *x, *y, *w;
+    void *workspace;
+};
+static void run_timed(void *ctx) {
+    const struct timed_plan *t = ctx;
+    execute(t->plan, t->x, t->y, t->w, t->workspace);
+}
+
+/* the fastest of the candidates, timed on scratch buffers (the first, with deterministic = true) */
+static int pick(const struct lpc_conv_shape *s, descriptor *candidates, const size_t *workspace, int count) {
+    if (count == 1 || lpc_cuda.deterministic) return 0;
+    size_t most = 0;
+    for (int i = 0; i < count; i++) most = workspace[i] > most ? workspace[i] : most;
+    const size_t x_bytes = (size_t)s->n * s->ci * s->h * s->w * sizeof(float);
+    const size_t y_bytes = (size_t)s->n * s->co * s->ho * s->wo * sizeof(float);
+    const size_t w_bytes = (size_t)s->co * s->ci * s->k * s->k * sizeof(float);
+    struct timed_plan t;
+    LPC_CHECK_CUDA(cudaMalloc((void **)&t.x, x_bytes));
+    LPC_CHECK_CUDA(cudaMalloc((void **)&t.y, y_bytes));
+    LPC_CHECK_CUDA(cudaMalloc((void **)&t.w, w_bytes));
+    LPC_CHECK_CUDA(cudaMalloc(&t.workspace, most ? most : 4));
+    cudaStream_t stream = (cudaStream_t)lpc_cuda.stream;
+    LPC_CHECK_CUDA(cudaMemsetAsync(t.x, 0, x_bytes, stream));
+    LPC_CHECK_CUDA(cudaMemsetAsync(t.y, 0, y_bytes, stream));
+    LPC_CHECK_CUDA(cudaMemsetAsync(t.w, 0, w_bytes, stream));
+    int best = 0;
+    float best_ms = 0;
+    for (int i = 0; i < count; i++) {
+        t.plan = candidates[i];
+        const float ms = lpc_cuda_time_calls(run_timed, &t, TIMED_CALLS, TIMED_REPLAYS);
+        if (i == 0 || ms < best_ms) best = i, best_ms = ms;
+    }
+    LPC_CHECK_CUDA(cudaStreamSynchronize(stream));
+    LPC_CHECK_CUDA(cudaFree(t.x));
+    LPC_CHECK_CUDA(cudaFree(t.y));
+    LPC_CHECK_CUDA(cudaFree(t.w));
+    LPC_CHECK_CUDA(cudaFree(t.workspace));
+    return best;
+}
+
+static struct engine_plan *plan_for(const struct lpc_conv_shape *s, int backward_data) {
+    for (int i = 0; i < n_plans; i++)
+        if (plans[i].backward_data == backward_data && memcmp(&plans[i].s, s, sizeof *s) == 0) return &plans[i];
+    if (n_plans == MAX_PLANS)
+        lpc_die_internal("cuDNN", "plan_for", __func__, __FILE__, __LINE__, "too many convolution shapes");
+    struct engine_plan *p = &plans[n_plans];
+    p->graph = operation_graph(s, backward_data, p->parts);
+    descriptor candidates[MAX_CANDIDATES], configs[MAX_CANDIDATES];
+    size_t workspace[MAX_CANDIDATES];
+    int count = candidate_plans(p->graph, CUDNN_HEUR_MODE_A, candidates, configs, workspace);
+    if (count == 0) count = candidate_plans(p->graph, CUDNN_HEUR_MODE_FALLBACK, candidates, configs, workspace);
+    if (count == 0)
+        lpc_die_internal("cuDNN", "plan_for", __func__, __FILE__, __LINE__,
+                         "no engine runs this convolution on channel-last tensors");
+    const int best = pick(s, candidates, workspace, count);
+    for (int i = 0; i < count; i++)
+        if (i != best) cudnnBackendDestroyDescriptor(candidates[i]), cudnnBackendDestroyDescriptor(configs[i]);
+    p->s = *s, p->backward_data = backward_data;
+    p->plan = candidates[best], p->config = configs[best], p->workspace = workspace[best];
+    n_plans++;
+    return p;
+}
+
+size_t lpc_cudnn_graph_workspace(const struct lpc_conv_shape *s, int backward_data) {
+    return plan_for(s, backward_data)->workspace;
+}
+
+void lpc_cudnn_graph_forward(float *y, const float *x, const float *w, const struct lpc_conv_shape *s, void *workspace) {
+    execute(plan_for(s, 0)->plan, (float *)x, y, w, workspace);
+}
+
+void lpc_cudnn_graph_backward_data(float *dx, const float *dy, const float *w, const struct lpc_conv_shape *s,
+                                   void *workspace) {
+    execute(plan_for(s, 1)->plan, dx, (float *)dy, w, workspace);
+}
