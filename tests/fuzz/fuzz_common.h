@@ -3,6 +3,9 @@
 #ifndef LPC_FUZZ_COMMON_H
 #define LPC_FUZZ_COMMON_H
 
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* mkdtemp; each target includes this header first */
+#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,13 +19,18 @@ static void fuzz_write(const char *path, const uint8_t *data, size_t size) {
     fclose(f);
 }
 
+/* the directory for the input files: LPC_FUZZ_DIR (tests/fuzz/run.sh passes one it removes afterwards),
+ * else a fresh one under TMPDIR or /tmp (left for the caller to remove) */
 static const char *fuzz_dir(void) {
-    static char dir[64];
+    static char dir[4096];
     if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/tmp/lpc_fuzz_%d", (int)getpid());
-        char cmd[96];
-        snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
-        if (system(cmd) != 0) abort();
+        const char *given = getenv("LPC_FUZZ_DIR"), *tmp = getenv("TMPDIR");
+        if (given && given[0]) {
+            snprintf(dir, sizeof dir, "%s", given);
+        } else {
+            snprintf(dir, sizeof dir, "%s/lpc_fuzz_XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+            if (!mkdtemp(dir)) abort();
+        }
     }
     return dir;
 }

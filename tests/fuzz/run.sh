@@ -10,7 +10,8 @@ for target in idx cifar mat safetensors; do
     work=$(mktemp -d)
     cp -r "$HERE/corpus/$target/." "$work/" 2>/dev/null || true
     echo "fuzz_$target: ${SECONDS_EACH}s"
-    "$BUILD/tests/fuzz/fuzz_$target" -max_total_time="$SECONDS_EACH" -rss_limit_mb=4096 -malloc_limit_mb=4096 \
-        -artifact_prefix="$work/crash-" "$work" 2>&1 | tail -3
-    rm -rf "$work"
+    files=$(mktemp -d) # the target's input files
+    LPC_FUZZ_DIR=$files "$BUILD/tests/fuzz/fuzz_$target" -max_total_time="$SECONDS_EACH" -rss_limit_mb=4096 \
+        -malloc_limit_mb=4096 -artifact_prefix="$work/crash-" "$work" 2>&1 | tail -3
+    rm -rf "$work" "$files"
 done
