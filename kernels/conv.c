@@ -245,6 +245,9 @@ static int path_for(const struct conv_call *call, const struct lpc_conv_shape *s
     int used = 0;
     for (int i = 0; i < (int)(sizeof candidates / sizeof *candidates); i++) {
         if (!path_fits(candidates[i], s)) continue;
+        /* with fp32 math cuDNN has only CUDA-core engines for channel-last tensors: 1.3-8x slower than the
+         * best other path on all 48 calls of the benchmark rows timed (bench/RESULTS.md, 2026-11-29) */
+        if (candidates[i] == LPC_CONV_NHWC && !lpc_cuda.tf32) continue;
         reserve(candidates[i], op, s);
         const float t = time_path(&timed, candidates[i], s);
         if (*path < 0 || t < best) *path = candidates[i], best = t;
