@@ -18,63 +18,60 @@
 #define TILE_PASSES 4 // a block of 32 x 8 threads moves a 32 x 32 tile in four passes
 #define MAX_GRID_Z 65535
 
-// dst[b][col][row] = src[b][row][col] * act'(pre[b][row][col]) (pre NULL: no factor)
-__global__ void to_channels_last_kernel(float *dst, const float *src, const float *pre, int act, int batch, int rows,
-                                        int cols) {
+// The tile loop of both copies, over a batch of [rows, cols] matrices stored row-major on the NCHW side
+// and column-major on the channel-last side: read(base, r, c) gives element (r, c) of the matrix at
+// `base`, write(base, r, c, v) stores it on the other side. Each side is accessed with consecutive
+// threads on its contiguous axis; the tile's padding keeps the transposed accesses free of bank conflicts.
+template <bool FROM_NCHW, class Read, class Write>
+__device__ __forceinline__ void copy_tiles(int batch, int rows, int cols, Read read, Write write) {
     __shared__ float tile[TILE][TILE + 1];
+    constexpr int STEP = TILE / TILE_PASSES;
     const int r0 = blockIdx.y * TILE, c0 = blockIdx.x * TILE, tx = threadIdx.x, ty = threadIdx.y;
     for (int b = blockIdx.z; b < batch; b += gridDim.z) {
         const size_t base = (size_t)b * rows * cols;
 #pragma unroll
         for (int p = 0; p < TILE_PASSES; p++) {
-            const int r = r0 + ty + p * (TILE / TILE_PASSES), c = c0 + tx;
-            if (r < rows && c < cols) {
-                const size_t at = base + (size_t)r * cols + c;
-                float v = src[at];
-                if (pre) v *= lpc_pw_act_derivative(pre[at], act);
-                tile[ty + p * (TILE / TILE_PASSES)][tx] = v;
-            }
+            const int i = ty + p * STEP, r = FROM_NCHW ? i : tx, c = FROM_NCHW ? tx : i;
+            if (r0 + r < rows && c0 + c < cols) tile[r][c] = read(base, r0 + r, c0 + c);
         }
         __syncthreads();
 #pragma unroll
         for (int p = 0; p < TILE_PASSES; p++) {
-            const int c = c0 + ty + p * (TILE / TILE_PASSES), r = r0 + tx;
-            if (r < rows && c < cols) dst[base + (size_t)c * rows + r] = tile[tx][ty + p * (TILE / TILE_PASSES)];
+            const int i = ty + p * STEP, r = FROM_NCHW ? tx : i, c = FROM_NCHW ? i : tx;
+            if (r0 + r < rows && c0 + c < cols) write(base, r0 + r, c0 + c, tile[r][c]);
         }
         __syncthreads(); // the tile is refilled for the next image
     }
+}
+
+// dst[b][col][row] = src[b][row][col] * act'(pre[b][row][col]) (pre NULL: no factor)
+__global__ void to_channels_last_kernel(float *dst, const float *src, const float *pre, int act, int batch, int rows,
+                                        int cols) {
+    copy_tiles<true>(
+        batch, rows, cols,
+        [=](size_t base, int r, int c) {
+            const size_t at = base + (size_t)r * cols + c;
+            return pre ? src[at] * lpc_pw_act_derivative(pre[at], act) : src[at];
+        },
+        [=](size_t base, int r, int c, float v) { dst[base + (size_t)c * rows + r] = v; });
 }
 
 // v = src[b][col][row] + bias[row] (bias NULL: + 0); with pre: pre[b][row][col] = v and
 // out[b][row][col] = act(v); without: out[b][row][col] = v
 __global__ void from_channels_last_kernel(float *out, float *pre, const float *src, const float *bias, int act,
                                           int batch, int rows, int cols) {
-    __shared__ float tile[TILE][TILE + 1];
-    const int r0 = blockIdx.y * TILE, c0 = blockIdx.x * TILE, tx = threadIdx.x, ty = threadIdx.y;
-    for (int b = blockIdx.z; b < batch; b += gridDim.z) {
-        const size_t base = (size_t)b * rows * cols;
-#pragma unroll
-        for (int p = 0; p < TILE_PASSES; p++) {
-            const int c = c0 + ty + p * (TILE / TILE_PASSES), r = r0 + tx;
-            if (r < rows && c < cols) tile[tx][ty + p * (TILE / TILE_PASSES)] = src[base + (size_t)c * rows + r];
-        }
-        __syncthreads();
-#pragma unroll
-        for (int p = 0; p < TILE_PASSES; p++) {
-            const int r = r0 + ty + p * (TILE / TILE_PASSES), c = c0 + tx;
-            if (r < rows && c < cols) {
-                const size_t at = base + (size_t)r * cols + c;
-                const float v = tile[ty + p * (TILE / TILE_PASSES)][tx] + (bias ? bias[r] : 0.0f);
-                if (pre) {
-                    pre[at] = v;
-                    out[at] = lpc_pw_act(v, act);
-                } else {
-                    out[at] = v;
-                }
+    copy_tiles<false>(
+        batch, rows, cols, [=](size_t base, int r, int c) { return src[base + (size_t)c * rows + r]; },
+        [=](size_t base, int r, int c, float v) {
+            const size_t at = base + (size_t)r * cols + c;
+            v += bias ? bias[r] : 0.0f;
+            if (pre) {
+                pre[at] = v;
+                out[at] = lpc_pw_act(v, act);
+            } else {
+                out[at] = v;
             }
-        }
-        __syncthreads();
-    }
+        });
 }
 
 static dim3 grid_for(int batch, int rows, int cols) {
