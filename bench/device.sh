@@ -32,6 +32,8 @@ gpu_rc=${PIPESTATUS[0]}
 [ "${PIPESTATUS[0]}" = 0 ] || gpu_rc=1
 "$BUILD/tests/test_gpu" --timed 2>&1 | tee "$OUT/test_gpu_timed.log"
 [ "${PIPESTATUS[0]}" = 0 ] || gpu_rc=1
+"$BUILD/tests/test_gpu" --timed --tf32 2>&1 | tee "$OUT/test_gpu_timed_tf32.log"
+[ "${PIPESTATUS[0]}" = 0 ] || gpu_rc=1
 
 echo "== kernel lab: fused kernels against the unfused sequences they replace"
 [ -x "$BUILD/kernel_lab" ] && "$BUILD/kernel_lab" 2>&1 | tee "$OUT/kernel_lab.jsonl"

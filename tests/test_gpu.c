@@ -439,16 +439,28 @@ static void check_graph_survives_workspace_growth(uint64_t *s) {
  * fits on each new shape and op (a process of its own: the backend's deterministic setting is fixed once
  * made). The first call of each op is the fused one with SiLU, whose derivative is not idempotent, so
  * timing cuDNN's candidate (which multiplies its input by act' in place) on the caller's input instead
- * of a copy would change the result. */
-static int check_timed_auto(const struct lpc_conv_shape *shapes, int n_shapes, uint64_t *s) {
-    printf("fused decoder-layer ops on timed auto (fp32)\n");
+ * of a copy would change the result. Then every op on the channel-last path, whose cuDNN engine is
+ * timed too (the fastest of several, where the deterministic runs take the first). */
+static int check_timed_auto(const struct lpc_conv_shape *shapes, int n_shapes, uint64_t *s, int tf32) {
+    printf("fused decoder-layer ops on timed auto (%s)\n", tf32 ? "tf32" : "fp32");
     const int silu[] = {LPC_ACT_SILU};
     for (int i = 0; i < n_shapes; i++) check_decoder_layer(shapes[i], s, silu, 1);
-    return test_finish("test_gpu --timed");
+    printf("convolutions on cuDNN's channel-last copies with timed engines (%s)\n", tf32 ? "tf32" : "fp32");
+    const int every_act[] = {LPC_ACT_NONE, LPC_ACT_RELU, LPC_ACT_LEAKY_RELU, LPC_ACT_SILU};
+    lpc_backend_cuda(tf32, 0, LPC_CONV_NHWC);
+    for (int i = 0; i < n_shapes; i++) {
+        check_conv(shapes[i], s);
+        check_decoder_layer(shapes[i], s, every_act, 4);
+    }
+    return test_finish(tf32 ? "test_gpu --timed --tf32" : "test_gpu --timed");
 }
 
 int main(int argc, char **argv) {
-    const int tf32 = argc > 1 && strcmp(argv[1], "--tf32") == 0, timed = argc > 1 && strcmp(argv[1], "--timed") == 0;
+    int tf32 = 0, timed = 0;
+    for (int i = 1; i < argc; i++) {
+        tf32 |= strcmp(argv[i], "--tf32") == 0;
+        timed |= strcmp(argv[i], "--timed") == 0;
+    }
     if (tf32) conv_nse = 1e-5;
     cpu = lpc_backend_cpu();
     gpu = lpc_backend_cuda(tf32, !timed, LPC_CONV_AUTO);
@@ -463,7 +475,7 @@ int main(int argc, char **argv) {
         const struct lpc_conv_shape timed_shapes[] = {{3, 2, 8, 8, 5, 0, 0, 4, 2, 1},
                                                       {4, 16, 8, 8, 256, 0, 0, 4, 2, 1},
                                                       {64, 32, 14, 14, 64, 0, 0, 4, 2, 1}};
-        return check_timed_auto(timed_shapes, 3, &s);
+        return check_timed_auto(timed_shapes, 3, &s, tf32);
     }
     if (!tf32) check_graph_survives_workspace_growth(&s); /* first: the workspace is still small */
     /* odd sizes, kernels 3 and 4, strides 1 and 2 (with stride 2 and kernel 3 the transposed
