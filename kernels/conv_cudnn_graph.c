@@ -123,6 +123,7 @@ static int engine_suits(descriptor config) {
     LPC_CHECK_CUDNN(cudnnBackendGetAttribute(engine, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
                                              CUDNN_NUMERICAL_NOTE_TYPE_COUNT, &n_notes, notes));
     cudnnBackendDestroyDescriptor(engine);
+    if (n_notes > CUDNN_NUMERICAL_NOTE_TYPE_COUNT) n_notes = CUDNN_NUMERICAL_NOTE_TYPE_COUNT;
     for (int64_t i = 0; i < n_notes; i++) {
         const cudnnBackendNumericalNote_t note = notes[i];
         if ((note == CUDNN_NUMERICAL_NOTE_TENSOR_CORE && !lpc_cuda.tf32) ||
@@ -151,6 +152,7 @@ static int candidate_plans(descriptor graph, cudnnBackendHeurMode_t mode, descri
         if (cudnnBackendGetAttribute(heuristics, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR,
                                      HEURISTIC_RESULTS, &count, configs) != CUDNN_STATUS_SUCCESS)
             count = 0;
+        if (count > HEURISTIC_RESULTS) count = HEURISTIC_RESULTS;
         cudnnHandle_t h = handle();
         for (int64_t i = 0; i < count && found < MAX_CANDIDATES; i++) {
             if (!engine_suits(configs[i])) continue;
