@@ -91,6 +91,8 @@ static const struct lpc_backend cuda_backend = {
     .graph_end = lpc_cuda_graph_end,
     .graph_launch = lpc_cuda_graph_launch,
     .graph_destroy = lpc_cuda_graph_destroy,
+    .params_fixed_begin = lpc_cuda_params_fixed_begin,
+    .params_fixed_end = lpc_cuda_params_fixed_end,
 };
 
 const struct lpc_backend *lpc_backend_cuda(int math_tf32, int deterministic, int conv_algo) {

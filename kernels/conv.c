@@ -1,4 +1,4 @@
-/* The convolution ops of the CUDA backend: each call goes to one of four implementations, by the
+/* The convolution ops of the CUDA backend: each call goes to one of five implementations, by the
  * `conv_algo` setting:
  *   cudnn     cuDNN (kernels/conv_cudnn.c);
  *   gemm      forward and backward-data lowered to strided-batched cuBLAS GEMMs with gather kernels
@@ -8,9 +8,10 @@
  *   direct    forward and backward-data as lpc's direct kernels for thin layers, at most 4 channels on
  *             the large side (kernels/conv_direct.cu), cuDNN for the other layers;
  *   nhwc      forward and backward-data on cuDNN in channel-last order: the input and the filter are
- *             copied to [n, h, w, c] and [co, k, k, ci] in the workspace (kernels/layout.cu), cuDNN's
- *             graph API runs on the copies (kernels/conv_cudnn_graph.c) and its output is copied back
- *             to NCHW (cuDNN's TF32 engines are several times faster on channel-last tensors);
+ *             copied to [n, h, w, c] and [co, k, k, ci] (kernels/layout.cu; the filter once per window
+ *             of fixed parameters, such as a chain), cuDNN's graph API runs on the copies
+ *             (kernels/conv_cudnn_graph.c) and its output is copied back to NCHW (cuDNN's TF32 engines
+ *             are several times faster on channel-last tensors);
  *   auto      per shape, operation and form (plain, or fused as the decoder layer's op below), the
  *             fastest of the five, timed once as that very call replayed in a graph when it is first
  *             made, outside any graph capture. With `deterministic = true` no
@@ -34,8 +35,6 @@
 
 enum { OP_FORWARD, OP_BACKWARD_DATA, OP_COUNT };
 #define MAX_CHOICES 128
-#define TIMED_CALLS 10
-#define TIMED_REPLAYS 3
 
 struct choice {
     struct lpc_conv_shape s;
@@ -51,7 +50,7 @@ static float *cols_for(const struct lpc_conv_shape *s) { return (float *)lpc_cud
 static void *partials_for(const struct lpc_conv_shape *s) { return lpc_cuda_workspace(lpc_implicit_conv_workspace(s)); }
 
 /* the nhwc path's part of the workspace for one op: cuDNN's own, then the channel-last input x, output y
- * and filter */
+ * and filter (where the filter has no copy kept for the window, below) */
 struct channels_last_buffers {
     void *cudnn;
     float *x, *y, *w;
@@ -123,19 +122,62 @@ struct conv_call {
 
 static int is_fused(const struct conv_call *c) { return c->act != LPC_ACT_NONE || c->bias; }
 
+/* Filters in channel-last order kept while the parameters are fixed (lpc_cuda_params_fixed_begin ..
+ * _end: the chain's steps, each of which reads every decoder filter twice): copied at their first use
+ * in a window, reused by the window's later calls. Each has device memory of its own, never freed,
+ * since captured graphs keep its address. Outside a window, when all slots are taken, or when a slot
+ * would have to be allocated inside a graph capture, the call copies the filter into the workspace. */
+#define MAX_FIXED_FILTERS 64
+struct fixed_filter {
+    const float *w; /* the parameter it is a copy of */
+    int co, ci, k;
+    float *copy;          /* [co, k, k, ci] */
+    unsigned long window; /* the window it was last copied in */
+};
+static struct fixed_filter fixed_filters[MAX_FIXED_FILTERS];
+static int n_fixed_filters;
+static unsigned long windows_opened, window; /* window: the current one's number, 0 outside any */
+
+void lpc_cuda_params_fixed_begin(void) { window = ++windows_opened; }
+void lpc_cuda_params_fixed_end(void) { window = 0; }
+
+static struct fixed_filter *fixed_filter_for(const float *w, const struct lpc_conv_shape *s) {
+    for (int i = 0; i < n_fixed_filters; i++) {
+        struct fixed_filter *f = &fixed_filters[i];
+        if (f->w == w && f->co == s->co && f->ci == s->ci && f->k == s->k) return f;
+    }
+    enum cudaStreamCaptureStatus capturing;
+    LPC_CHECK_CUDA(cudaStreamIsCapturing((cudaStream_t)lpc_cuda.stream, &capturing));
+    if (n_fixed_filters == MAX_FIXED_FILTERS || capturing != cudaStreamCaptureStatusNone) return NULL;
+    struct fixed_filter *f = &fixed_filters[n_fixed_filters++];
+    *f = (struct fixed_filter){w, s->co, s->ci, s->k, NULL, 0};
+    LPC_CHECK_CUDA(cudaMalloc((void **)&f->copy, w_elements(s) * sizeof(float)));
+    return f;
+}
+
+/* the filter w in channel-last order: the window's copy, or a copy made now in `scratch` */
+static const float *channels_last_filter(const float *w, const struct lpc_conv_shape *s, float *scratch) {
+    struct fixed_filter *f = window ? fixed_filter_for(w, s) : NULL;
+    if (f && f->window == window) return f->copy;
+    float *dst = f ? f->copy : scratch;
+    lpc_cuda_to_channels_last(dst, w, NULL, LPC_ACT_NONE, s->co, s->ci, s->k * s->k);
+    if (f) f->window = window;
+    return dst;
+}
+
 /* the call on the nhwc path: the filter and the input (times act'(pre) for the fused forward) copied to
  * channel-last order, cuDNN on the copies, the output copied back (plus bias and activation) */
 static void run_channels_last(const struct conv_call *c, const struct lpc_conv_shape *s) {
     const struct channels_last_buffers b = channels_last_for(c->op, s);
-    lpc_cuda_to_channels_last(b.w, c->w, NULL, LPC_ACT_NONE, s->co, s->ci, s->k * s->k);
+    const float *w = channels_last_filter(c->w, s, b.w);
     if (c->op == OP_FORWARD) {
         lpc_cuda_to_channels_last(b.x, c->in, c->pre, c->act, s->n, s->ci, s->h * s->w);
-        lpc_cudnn_graph_forward(b.y, b.x, b.w, s, b.cudnn);
+        lpc_cudnn_graph_forward(b.y, b.x, w, s, b.cudnn);
         lpc_cuda_from_channels_last(c->out, NULL, b.y, NULL, LPC_ACT_NONE, s->n, s->co, s->ho * s->wo);
     } else {
         lpc_cuda_to_channels_last(b.y, c->in, NULL, LPC_ACT_NONE, s->n, s->co, s->ho * s->wo);
-        lpc_cudnn_graph_backward_data(b.x, b.y, b.w, s, b.cudnn);
-        lpc_cuda_from_channels_last(c->out, is_fused(c) ? c->pre : NULL, b.x, c->bias, c->act, s->n, s->ci,
+        lpc_cudnn_graph_backward_data(b.x, b.y, w, s, b.cudnn);
+        lpc_cuda_from_channels_last(c->out, c->pre, b.x, c->bias, c->act, s->n, s->ci,
                                     s->h * s->w);
     }
 }
@@ -183,7 +225,7 @@ static void run_timed(void *ctx) {
 }
 static float time_path(const struct conv_call *c, int path, const struct lpc_conv_shape *s) {
     struct timed_call t = {c, path, s};
-    return lpc_cuda_time_calls(run_timed, &t, TIMED_CALLS, TIMED_REPLAYS);
+    return lpc_cuda_time_calls(run_timed, &t);
 }
 
 /* deterministic auto: a fixed rule from whole-chain measurements with `deterministic = true` on an
@@ -234,8 +276,7 @@ static int path_for(const struct conv_call *call, const struct lpc_conv_shape *s
         reserve(*path, op, s);
         return *path;
     }
-    const size_t in_bytes =
-        (op == OP_FORWARD ? (size_t)s->ci * s->h * s->w : (size_t)s->co * s->ho * s->wo) * s->n * sizeof(float);
+    const size_t in_bytes = (op == OP_FORWARD ? x_elements(s) : y_elements(s)) * sizeof(float);
     struct conv_call timed = *call;
     LPC_CHECK_CUDA(cudaMalloc((void **)&timed.in, in_bytes));
     LPC_CHECK_CUDA(cudaMemcpyAsync(timed.in, call->in, in_bytes, cudaMemcpyDeviceToDevice, (cudaStream_t)lpc_cuda.stream));

@@ -23,8 +23,6 @@
 #define MAX_CANDIDATES 8
 #define HEURISTIC_RESULTS 16
 #define WORKSPACE_LIMIT ((size_t)256 << 20)
-#define TIMED_CALLS 10
-#define TIMED_REPLAYS 3
 
 typedef cudnnBackendDescriptor_t descriptor;
 enum { UID_X = 'x', UID_Y = 'y', UID_W = 'w' };
@@ -221,7 +219,7 @@ static int pick(const struct lpc_conv_shape *s, descriptor *candidates, const si
     float best_ms = 0;
     for (int i = 0; i < count; i++) {
         t.plan = candidates[i];
-        const float ms = lpc_cuda_time_calls(run_timed, &t, TIMED_CALLS, TIMED_REPLAYS);
+        const float ms = lpc_cuda_time_calls(run_timed, &t);
         if (i == 0 || ms < best_ms) best = i, best_ms = ms;
     }
     LPC_CHECK_CUDA(cudaStreamSynchronize(stream));

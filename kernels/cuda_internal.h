@@ -63,6 +63,9 @@ void lpc_cuda_deconv_bias_act_forward(float *out, float *pre, const float *x, co
                                       const struct lpc_conv_shape *s, int act);
 void lpc_cuda_act_conv2d_forward(float *y, float *dout, const float *pre, const float *w,
                                  const struct lpc_conv_shape *s, int act);
+/* the window in which conv.c keeps the channel-last path's filter copies (contract in lpc/ops.h) */
+void lpc_cuda_params_fixed_begin(void);
+void lpc_cuda_params_fixed_end(void);
 /* kernels/conv_gemm.cu: cols is a workspace of lpc_gemm_conv_workspace(s) bytes. forward: y = conv(x, w),
  * or with act >= 0 y = conv(x * act'(pre), w). backward_data: out = conv^T(dy, w), or with bias
  * pre = conv^T(dy, w) + bias, out = act(pre). */
@@ -132,13 +135,13 @@ void lpc_cuda_workspace_graph_created(void);
 void lpc_cuda_workspace_graph_destroyed(void);
 
 /* kernels/graph.c. lpc_cuda_time_calls: milliseconds per call of call(ctx) as the chain runs it,
- * `calls` calls captured as one graph and replayed `replays` times after one call outside the graph
- * and one untimed replay; outside any capture only. */
+ * 10 calls captured as one graph and replayed 3 times after one call outside the graph and one
+ * untimed replay; outside any capture only. */
 void lpc_cuda_graph_begin(void);
 void *lpc_cuda_graph_end(void);
 void lpc_cuda_graph_launch(void *graph);
 void lpc_cuda_graph_destroy(void *graph);
-float lpc_cuda_time_calls(void (*call)(void *), void *ctx, int calls, int replays);
+float lpc_cuda_time_calls(void (*call)(void *), void *ctx);
 
 #ifdef __cplusplus
 }

@@ -27,17 +27,22 @@ void lpc_cuda_graph_destroy(void *graph) {
     lpc_cuda_workspace_graph_destroyed();
 }
 
-float lpc_cuda_time_calls(void (*call)(void *), void *ctx, int calls, int replays) {
+/* enough calls per replay that launch gaps count as they do in the chain, few enough replays that
+ * choosing stays quick */
+#define TIMED_CALLS 10
+#define TIMED_REPLAYS 3
+
+float lpc_cuda_time_calls(void (*call)(void *), void *ctx) {
     call(ctx);
     lpc_cuda_graph_begin();
-    for (int i = 0; i < calls; i++) call(ctx);
+    for (int i = 0; i < TIMED_CALLS; i++) call(ctx);
     void *graph = lpc_cuda_graph_end();
     lpc_cuda_graph_launch(graph);
     cudaEvent_t start, stop;
     LPC_CHECK_CUDA(cudaEventCreate(&start));
     LPC_CHECK_CUDA(cudaEventCreate(&stop));
     LPC_CHECK_CUDA(cudaEventRecord(start, STREAM));
-    for (int i = 0; i < replays; i++) lpc_cuda_graph_launch(graph);
+    for (int i = 0; i < TIMED_REPLAYS; i++) lpc_cuda_graph_launch(graph);
     LPC_CHECK_CUDA(cudaEventRecord(stop, STREAM));
     LPC_CHECK_CUDA(cudaEventSynchronize(stop));
     float ms;
@@ -45,5 +50,5 @@ float lpc_cuda_time_calls(void (*call)(void *), void *ctx, int calls, int replay
     LPC_CHECK_CUDA(cudaEventDestroy(start));
     LPC_CHECK_CUDA(cudaEventDestroy(stop));
     lpc_cuda_graph_destroy(graph);
-    return ms / ((float)calls * replays);
+    return ms / ((float)TIMED_CALLS * TIMED_REPLAYS);
 }

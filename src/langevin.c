@@ -50,6 +50,7 @@ static void chain_loop(struct lpc_chain *c, const struct lpc_target *target, con
     be->fill(c->zsq, 0.0f, nd);
     be->fill(c->stats, 0.0f, 2);
     struct lpc_langevin_params lp = {p->step_size, p->beta, p->eps, p->precond, p->noise, 0, 0};
+    if (be->params_fixed_begin) be->params_fixed_begin(); /* the chain only reads the target's weights */
     for (int t = 1; t <= T; t++) {
         int kept = t - 1 >= first_kept; /* is z_{t-1} one of the last S states? */
         float *logp = t == 1 ? c->logp0 : c->logp_last;
@@ -61,6 +62,7 @@ static void chain_loop(struct lpc_chain *c, const struct lpc_target *target, con
                             p->noise ? c->xi + (size_t)(t - 1) * nd : NULL, nd, &lp);
     }
     if (final_pass) target->score(target->ctx, c->grad_lik, c->logp_last, c->z, n, param_grads);
+    if (be->params_fixed_end) be->params_fixed_end();
 }
 
 static struct lpc_chain_graph *graph_slot(struct lpc_chain *c, const struct lpc_chain_params *p, int n, int param_grads,

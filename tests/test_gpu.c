@@ -32,6 +32,8 @@
 static const float SENTINEL = -7.77e33f;
 static const struct lpc_backend *cpu, *gpu;
 static double conv_nse = 1e-9; /* threshold of the convolution checks (1e-5 with --tf32) */
+static const int every_act[] = {LPC_ACT_NONE, LPC_ACT_RELU, LPC_ACT_LEAKY_RELU, LPC_ACT_SILU};
+#define N_ACTS ((int)(sizeof every_act / sizeof *every_act))
 
 /* device buffer with GUARD floats on either side set to SENTINEL; returns the inner pointer */
 static float *gpu_buffer(size_t n, const float *init) {
@@ -95,6 +97,66 @@ static void check_conv(struct lpc_conv_shape sh, uint64_t *s) {
     gpu_fetch(got, ddw, nw, "conv backward_filter (+=)");
     compare("conv backward_filter (+=)", got, ref, nw, conv_nse);
     free(x), free(w), free(dy), free(dw0), free(ref), free(got);
+}
+
+/* One convolution through the filter at d_w against the CPU with the host copy w: forward, or
+ * backward-data (both read the channel-last path's kept filter copy). */
+static void expect_conv(const char *what, int backward, const struct lpc_conv_shape *sh, float *d_out, const float *d_in,
+                        const float *in, const float *d_w, const float *w, float *ref, float *got) {
+    const size_t n_out = backward ? (size_t)sh->n * sh->ci * sh->h * sh->w : (size_t)sh->n * sh->co * sh->ho * sh->wo;
+    if (backward) {
+        cpu->conv2d_backward_data(ref, in, w, sh);
+        gpu->conv2d_backward_data(d_out, d_in, d_w, sh);
+    } else {
+        cpu->conv2d_forward(ref, in, w, sh);
+        gpu->conv2d_forward(d_out, d_in, d_w, sh);
+    }
+    gpu_fetch(got, d_out, n_out, what);
+    compare(what, got, ref, n_out, conv_nse);
+}
+
+/* The filter copies the channel-last path keeps while the parameters are fixed (params_fixed_begin ..
+ * _end): in one window two filters of one shape give their own results and both ops share a copy;
+ * weights written after a window are seen by calls outside any window, by the next window, and by a
+ * graph captured in a window and replayed after the weights changed. */
+static void check_fixed_filters(struct lpc_conv_shape sh, uint64_t *s) {
+    printf("filters kept in channel-last order while the parameters are fixed\n");
+    sh.ho = lpc_conv_out_size(sh.h, sh.k, sh.stride, sh.pad), sh.wo = lpc_conv_out_size(sh.w, sh.k, sh.stride, sh.pad);
+    const size_t nx = (size_t)sh.n * sh.ci * sh.h * sh.w, ny = (size_t)sh.n * sh.co * sh.ho * sh.wo;
+    const size_t nw = (size_t)sh.co * sh.ci * sh.k * sh.k;
+    float *x = rnd(nx, s, 1), *dy = rnd(ny, s, 1), *w[4], *d_w[2];
+    for (int i = 0; i < 4; i++) w[i] = rnd(nw, s, 1);
+    for (int i = 0; i < 2; i++) d_w[i] = gpu_buffer(nw, w[i]);
+    float *ref = malloc(sizeof(float) * (nx > ny ? nx : ny)), *got = malloc(sizeof(float) * (nx > ny ? nx : ny));
+    float *d_x = gpu_buffer(nx, x), *d_dy = gpu_buffer(ny, dy), *d_y = gpu_buffer(ny, NULL), *d_dx = gpu_buffer(nx, NULL);
+    gpu->params_fixed_begin();
+    expect_conv("window: first filter", 0, &sh, d_y, d_x, x, d_w[0], w[0], ref, got);
+    expect_conv("window: second filter of the same shape", 0, &sh, d_y, d_x, x, d_w[1], w[1], ref, got);
+    expect_conv("window: first filter again, backward-data", 1, &sh, d_dx, d_dy, dy, d_w[0], w[0], ref, got);
+    gpu->params_fixed_end();
+    gpu->upload(d_w[0], w[2], nw * sizeof(float));
+    expect_conv("weights changed: outside a window", 0, &sh, d_y, d_x, x, d_w[0], w[2], ref, got);
+    gpu->upload(d_w[1], w[2], nw * sizeof(float));
+    gpu->params_fixed_begin();
+    expect_conv("weights changed: the next window", 1, &sh, d_dx, d_dy, dy, d_w[1], w[2], ref, got);
+    gpu->params_fixed_end();
+    gpu->graph_begin();
+    gpu->params_fixed_begin();
+    gpu->conv2d_forward(d_y, d_x, d_w[0], &sh);
+    gpu->conv2d_backward_data(d_dx, d_dy, d_w[0], &sh);
+    gpu->params_fixed_end();
+    void *graph = gpu->graph_end();
+    gpu->upload(d_w[0], w[3], nw * sizeof(float));
+    gpu->graph_launch(graph);
+    gpu->graph_destroy(graph);
+    cpu->conv2d_forward(ref, x, w[3], &sh);
+    gpu_fetch(got, d_y, ny, "weights changed: a graph captured in a window, forward");
+    compare("weights changed: a graph captured in a window, forward", got, ref, ny, conv_nse);
+    cpu->conv2d_backward_data(ref, dy, w[3], &sh);
+    gpu_fetch(got, d_dx, nx, "weights changed: a graph captured in a window, backward-data");
+    compare("weights changed: a graph captured in a window, backward-data", got, ref, nx, conv_nse);
+    for (int i = 0; i < 4; i++) free(w[i]);
+    free(x), free(dy), free(ref), free(got);
 }
 
 /* The decoder's fused layer ops against the CPU's unfused sequence, for the given activations. */
@@ -446,11 +508,10 @@ static int check_timed_auto(const struct lpc_conv_shape *shapes, int n_shapes, u
     const int silu[] = {LPC_ACT_SILU};
     for (int i = 0; i < n_shapes; i++) check_decoder_layer(shapes[i], s, silu, 1);
     printf("convolutions on cuDNN's channel-last copies with timed engines (%s)\n", tf32 ? "tf32" : "fp32");
-    const int every_act[] = {LPC_ACT_NONE, LPC_ACT_RELU, LPC_ACT_LEAKY_RELU, LPC_ACT_SILU};
     lpc_backend_cuda(tf32, 0, LPC_CONV_NHWC);
     for (int i = 0; i < n_shapes; i++) {
         check_conv(shapes[i], s);
-        check_decoder_layer(shapes[i], s, every_act, 4);
+        check_decoder_layer(shapes[i], s, every_act, N_ACTS);
     }
     return test_finish(tf32 ? "test_gpu --timed --tf32" : "test_gpu --timed");
 }
@@ -493,15 +554,16 @@ int main(int argc, char **argv) {
     const int algos[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM, LPC_CONV_IMPLICIT, LPC_CONV_DIRECT, LPC_CONV_NHWC};
     const char *algo_names[] = {"cuDNN", "the GEMM lowering", "the implicit GEMM", "the direct kernels",
                                 "cuDNN on channel-last copies"};
-    const int every_act[] = {LPC_ACT_NONE, LPC_ACT_RELU, LPC_ACT_LEAKY_RELU, LPC_ACT_SILU};
     for (int a = 0; a < (int)(sizeof algos / sizeof *algos); a++) {
         printf("convolutions on %s (%s)\n", algo_names[a], tf32 ? "tf32" : "fp32");
         lpc_backend_cuda(tf32, 1, algos[a]);
         for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
             check_conv(shapes[i], &s);
-            check_decoder_layer(shapes[i], &s, every_act, 4);
+            check_decoder_layer(shapes[i], &s, every_act, N_ACTS);
         }
     }
+    lpc_backend_cuda(tf32, 1, LPC_CONV_NHWC);
+    check_fixed_filters(shapes[5], &s);
     if (tf32) return test_finish("test_gpu --tf32");
     lpc_backend_cuda(0, 1, LPC_CONV_AUTO);
     check_dense(1, 1, 1, &s);

@@ -132,6 +132,13 @@ struct lpc_backend {
     void *(*graph_end)(void);
     void (*graph_launch)(void *graph);
     void (*graph_destroy)(void *graph);
+
+    /* Optional (NULL on the CPU): from params_fixed_begin to params_fixed_end no op writes the weights
+     * the convolutions read (the chain's T steps), so the backend may derive forms of them once and
+     * reuse them (the CUDA backend: filters copied to channel-last order at their first use instead of
+     * at every call). Both may be recorded into a graph; windows do not nest. */
+    void (*params_fixed_begin)(void);
+    void (*params_fixed_end)(void);
 };
 
 const struct lpc_backend *lpc_backend_cpu(void);
