@@ -41,17 +41,21 @@ echo "== kernel lab: fused kernels against the unfused sequences they replace"
 echo "== compute-sanitizer on short benchmark and training runs (an error fails the script)"
 if command -v compute-sanitizer >/dev/null; then
     # memcheck with the timed choice of convolution algorithms (which runs every path), racecheck with
-    # the deterministic choice and again with each of lpc's kernels that share memory between threads
-    for run in "memcheck false auto" "racecheck true auto" "racecheck true implicit" "racecheck true direct" \
-        "racecheck true nhwc"; do
-        read -r tool det algo <<<"$run"
-        compute-sanitizer --tool "$tool" --error-exitcode 3 "$LPC" bench --bench_model fashion28 --batch_size 16 \
+    # the deterministic choice and again with each of lpc's kernels that share memory between threads;
+    # then the three-layer cifar32 decoder, whose activation between its wide layers is channel-last
+    # (timed auto with tf32; nhwc with fp32, where cuDNN runs CUDA-core engines)
+    for run in "memcheck false auto fashion28 fp32" "racecheck true auto fashion28 fp32" \
+        "racecheck true implicit fashion28 fp32" "racecheck true direct fashion28 fp32" \
+        "racecheck true nhwc fashion28 fp32" "memcheck false auto cifar32 tf32" "racecheck true nhwc cifar32 fp32"; do
+        read -r tool det algo model math <<<"$run"
+        log="$OUT/sanitizer_${tool}_${algo}_$model.log"
+        compute-sanitizer --tool "$tool" --error-exitcode 3 "$LPC" bench --bench_model "$model" --batch_size 16 \
             --langevin_steps 3 --bench_repeats 1 --bench_warmup 0 --device cuda --deterministic "$det" \
-            --conv_algo "$algo" >"$OUT/sanitizer_${tool}_$algo.log" 2>&1
+            --conv_algo "$algo" --math "$math" >"$log" 2>&1
         rc=$?
-        echo "$tool (conv_algo $algo): exit $rc"
+        echo "$tool (conv_algo $algo, $model, $math): exit $rc"
         [ "$rc" = 0 ] || gpu_rc=1
-        tail -2 "$OUT/sanitizer_${tool}_$algo.log"
+        tail -2 "$log"
     done
     # training with graphs and sample grids between replays (a grid's shapes may grow the workspace
     # after the chain was captured), on a small fixture in the IDX format

@@ -151,7 +151,7 @@ static void layer_launch(void *c_) {
 }
 
 static void lab_decoder_layer(int n, int cin, int cout, int side) {
-    struct lpc_conv_shape s = {n, cout, 2 * side, 2 * side, cin, side, side, 4, 2, 1};
+    struct lpc_conv_shape s = {n, cout, 2 * side, 2 * side, cin, side, side, 4, 2, 1, 0, 0};
     size_t nx = (size_t)n * cout * 4 * side * side, ny = (size_t)n * cin * side * side, nw = (size_t)cin * cout * 16;
     float *in = host_random(ny, 1, 1, 0), *w = host_random(nw, 2, 0.1f, 0), *b = host_random(cout, 3, 0.1f, 0);
     float *dout = host_random(nx, 4, 1, 0), *pre = malloc(nx * sizeof(float)), *out = malloc(nx * sizeof(float));

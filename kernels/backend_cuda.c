@@ -10,6 +10,7 @@
 
 #include "cuda_internal.h"
 #include "lpc/check.h"
+#include "lpc/config.h"
 
 struct lpc_cuda_state lpc_cuda;
 #define STREAM ((cudaStream_t)lpc_cuda.stream)
@@ -56,6 +57,18 @@ static void cuda_normal(float *out, size_t n, struct lpc_rng *rng) {
     rng->offset += lpc_rng_advance(n);
 }
 
+/* channel-last decoder activations where both layers run on cuDNN's channel-last engines: conv_algo =
+ * nhwc, or timed auto with TF32 math, and neither layer thin (the image layer's direct kernels read and
+ * write NCHW, twice as fast as with channel-last reads and writes). Not with fp32 math, where cuDNN has
+ * only CUDA-core engines for channel-last tensors, nor with `deterministic = true`, where its first
+ * engine runs untimed: 9-24 % slower than the rule's NCHW mix in all four benchmark rows
+ * (bench/RESULTS.md, 2026-11-29, channel-last activations). */
+static int cuda_prefers_channels_last(const struct lpc_conv_shape *producer, const struct lpc_conv_shape *consumer) {
+    const int timed_tf32 = lpc_cuda.conv_algo == LPC_CONV_AUTO && lpc_cuda.tf32 && !lpc_cuda.deterministic;
+    return (lpc_cuda.conv_algo == LPC_CONV_NHWC || timed_tf32) && !lpc_direct_conv_fits(producer) &&
+           !lpc_direct_conv_fits(consumer);
+}
+
 static const struct lpc_backend cuda_backend = {
     .name = "cuda",
     .alloc = cuda_alloc,
@@ -91,6 +104,7 @@ static const struct lpc_backend cuda_backend = {
     .graph_end = lpc_cuda_graph_end,
     .graph_launch = lpc_cuda_graph_launch,
     .graph_destroy = lpc_cuda_graph_destroy,
+    .prefers_channels_last = cuda_prefers_channels_last,
     .params_fixed_begin = lpc_cuda_params_fixed_begin,
     .params_fixed_end = lpc_cuda_params_fixed_end,
 };

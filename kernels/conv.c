@@ -24,7 +24,12 @@
  * the bias and applies the activation), and the inference-only backward through activation and
  * convolution (the gather applies the activation's derivative). On cuDNN they are the convolution
  * plus the bias-activation kernel; on the nhwc path the copies do that work (act' on the way in, bias
- * and activation on the way out). */
+ * and activation on the way out).
+ * Shapes with a side the caller keeps channel-last (the decoder's activations between two wide layers,
+ * when the backend prefers them so: conv_algo = nhwc, or timed auto with TF32 math) run on the nhwc path
+ * without that side's copy (act' in place, bias and activation by the bias-activation kernel), or on
+ * cuDNN's legacy API with that side copied to NCHW (as backward-filter does); auto times both, the
+ * deterministic rule takes the nhwc path. */
 #include <cuda_runtime.h>
 #include <stdio.h>
 #include <string.h>
@@ -70,8 +75,29 @@ static struct channels_last_buffers channels_last_for(int op, const struct lpc_c
     return b;
 }
 
+/* cuDNN's legacy API has no algorithms for many mixes of NCHW and channel-last tensors: a shape with a
+ * channel-last side runs it on NCHW copies of that side, in the workspace after cuDNN's own part */
+struct nchw_buffers {
+    float *x, *y;
+};
+static struct nchw_buffers nchw_for(const struct lpc_conv_shape *s) {
+    const struct lpc_conv_shape g = lpc_conv_geometry(s);
+    const size_t cudnn = aligned(lpc_cudnn_conv_workspace(&g)), x = aligned(x_elements(s) * sizeof(float));
+    char *base = lpc_cuda_workspace(cudnn + x + y_elements(s) * sizeof(float));
+    struct nchw_buffers b = {(float *)(base + cudnn), (float *)(base + cudnn + x)};
+    return b;
+}
+
+/* a side kept channel-last by the caller (struct lpc_conv_shape): only cuDNN takes such shapes (the
+ * legacy API on NCHW copies, or the graph API) */
+static int has_channels_last(const struct lpc_conv_shape *s) { return s->x_channels_last || s->y_channels_last; }
+/* the x side [n, ci, h*w] as the bias and activation kernels see it: channel-last is [n*h*w, ci, 1] */
+static int x_rows(const struct lpc_conv_shape *s) { return s->x_channels_last ? s->n * s->h * s->w : s->n; }
+static int x_per_row(const struct lpc_conv_shape *s) { return s->x_channels_last ? 1 : s->h * s->w; }
+
 static int path_fits(int path, const struct lpc_conv_shape *s) {
     const size_t limit = (size_t)1 << 31;
+    if (has_channels_last(s) && (path == LPC_CONV_GEMM || path == LPC_CONV_IMPLICIT)) return 0;
     if (path == LPC_CONV_GEMM) return lpc_gemm_conv_fits(s);
     if (path == LPC_CONV_IMPLICIT) return lpc_implicit_conv_fits(s);
     if (path == LPC_CONV_DIRECT) return lpc_direct_conv_fits(s);
@@ -80,6 +106,7 @@ static int path_fits(int path, const struct lpc_conv_shape *s) {
 }
 
 static void reserve(int path, int op, const struct lpc_conv_shape *s) {
+    if (path == LPC_CONV_CUDNN && has_channels_last(s)) nchw_for(s);
     if (path == LPC_CONV_GEMM) cols_for(s);
     if (path == LPC_CONV_IMPLICIT) partials_for(s);
     if (path == LPC_CONV_NHWC) channels_last_for(op, s);
@@ -165,20 +192,54 @@ static const float *channels_last_filter(const float *w, const struct lpc_conv_s
     return dst;
 }
 
-/* the call on the nhwc path: the filter and the input (times act'(pre) for the fused forward) copied to
- * channel-last order, cuDNN on the copies, the output copied back (plus bias and activation) */
+/* the call on the nhwc path: the filter and the NCHW sides copied to channel-last order (the input times
+ * act'(pre) for the fused forward), cuDNN on them, an NCHW output copied back (plus bias and activation).
+ * Sides the caller keeps channel-last are used as they are: act' is then applied in place (the fused
+ * forward's input is scratch), and bias and activation after cuDNN wrote pre. */
 static void run_channels_last(const struct conv_call *c, const struct lpc_conv_shape *s) {
     const struct channels_last_buffers b = channels_last_for(c->op, s);
     const float *w = channels_last_filter(c->w, s, b.w);
     if (c->op == OP_FORWARD) {
-        lpc_cuda_to_channels_last(b.x, c->in, c->pre, c->act, s->n, s->ci, s->h * s->w);
-        lpc_cudnn_graph_forward(b.y, b.x, w, s, b.cudnn);
-        lpc_cuda_from_channels_last(c->out, NULL, b.y, NULL, LPC_ACT_NONE, s->n, s->co, s->ho * s->wo);
+        float *x = c->in, *y = s->y_channels_last ? c->out : b.y;
+        if (!s->x_channels_last) lpc_cuda_to_channels_last(x = b.x, c->in, c->pre, c->act, s->n, s->ci, s->h * s->w);
+        else if (c->pre) lpc_cuda_bias_act_backward(x, NULL, x, c->pre, x_rows(s), s->ci, 1, c->act);
+        lpc_cudnn_graph_forward(y, x, w, s, b.cudnn);
+        if (!s->y_channels_last)
+            lpc_cuda_from_channels_last(c->out, NULL, b.y, NULL, LPC_ACT_NONE, s->n, s->co, s->ho * s->wo);
     } else {
-        lpc_cuda_to_channels_last(b.y, c->in, NULL, LPC_ACT_NONE, s->n, s->co, s->ho * s->wo);
-        lpc_cudnn_graph_backward_data(b.x, b.y, w, s, b.cudnn);
-        lpc_cuda_from_channels_last(c->out, c->pre, b.x, c->bias, c->act, s->n, s->ci,
-                                    s->h * s->w);
+        const float *dy = c->in;
+        if (!s->y_channels_last)
+            lpc_cuda_to_channels_last(b.y, c->in, NULL, LPC_ACT_NONE, s->n, s->co, s->ho * s->wo), dy = b.y;
+        if (!s->x_channels_last) {
+            lpc_cudnn_graph_backward_data(b.x, dy, w, s, b.cudnn);
+            lpc_cuda_from_channels_last(c->out, c->pre, b.x, c->bias, c->act, s->n, s->ci, s->h * s->w);
+        } else if (is_fused(c)) {
+            lpc_cudnn_graph_backward_data(c->pre, dy, w, s, b.cudnn);
+            lpc_cuda_bias_act_forward(c->out, c->pre, c->bias, x_rows(s), s->ci, 1, c->act);
+        } else {
+            lpc_cudnn_graph_backward_data(c->out, dy, w, s, b.cudnn);
+        }
+    }
+}
+
+static void run_cudnn_on_nchw_copies(const struct conv_call *c, const struct lpc_conv_shape *s) {
+    const struct lpc_conv_shape g = lpc_conv_geometry(s);
+    const struct nchw_buffers b = nchw_for(s);
+    if (c->op == OP_FORWARD) {
+        float *x = c->in, *y = s->y_channels_last ? b.y : c->out;
+        if (c->pre) lpc_cuda_bias_act_backward(x, NULL, x, c->pre, x_rows(s), s->ci, x_per_row(s), c->act);
+        if (s->x_channels_last)
+            lpc_cuda_from_channels_last(x = b.x, NULL, c->in, NULL, LPC_ACT_NONE, s->n, s->ci, s->h * s->w);
+        lpc_cudnn_conv_forward(y, x, c->w, &g);
+        if (s->y_channels_last) lpc_cuda_to_channels_last(c->out, b.y, NULL, LPC_ACT_NONE, s->n, s->co, s->ho * s->wo);
+    } else {
+        const float *dy = c->in;
+        float *dx = is_fused(c) ? c->pre : c->out;
+        if (s->y_channels_last)
+            lpc_cuda_from_channels_last(b.y, NULL, c->in, NULL, LPC_ACT_NONE, s->n, s->co, s->ho * s->wo), dy = b.y;
+        lpc_cudnn_conv_backward_data(s->x_channels_last ? b.x : dx, dy, c->w, &g);
+        if (s->x_channels_last) lpc_cuda_to_channels_last(dx, b.x, NULL, LPC_ACT_NONE, s->n, s->ci, s->h * s->w);
+        if (is_fused(c)) lpc_cuda_bias_act_forward(c->out, c->pre, c->bias, x_rows(s), s->ci, x_per_row(s), c->act);
     }
 }
 
@@ -186,6 +247,8 @@ static void run(const struct conv_call *c, int path, const struct lpc_conv_shape
     const int fused = is_fused(c);
     if (path == LPC_CONV_NHWC) {
         run_channels_last(c, s);
+    } else if (path == LPC_CONV_CUDNN && has_channels_last(s)) {
+        run_cudnn_on_nchw_copies(c, s);
     } else if (c->op == OP_FORWARD) {
         if (path == LPC_CONV_GEMM) {
             lpc_gemm_conv_forward(c->out, c->in, c->pre, c->act, s, c->w, cols_for(s));
@@ -249,6 +312,7 @@ static float time_path(const struct conv_call *c, int path, const struct lpc_con
 static int deterministic_path(int op, const struct lpc_conv_shape *s) {
     if (lpc_direct_conv_fits(s) && (op == OP_BACKWARD_DATA || (size_t)s->n * s->h * s->w >= DIRECT_RULE_PIXELS))
         return LPC_CONV_DIRECT;
+    if (has_channels_last(s)) return LPC_CONV_NHWC;
     if (lpc_cuda.tf32 && (op == OP_BACKWARD_DATA ? x_elements(s) >= NHWC_RULE_ELEMENTS : s->ci >= NHWC_RULE_CHANNELS))
         return LPC_CONV_NHWC;
     return !lpc_cuda.tf32 && s->ci > 4 ? LPC_CONV_IMPLICIT : LPC_CONV_GEMM;
@@ -298,8 +362,9 @@ static int path_for(const struct conv_call *call, const struct lpc_conv_shape *s
     }
     LPC_CHECK_CUDA(cudaStreamSynchronize((cudaStream_t)lpc_cuda.stream));
     LPC_CHECK_CUDA(cudaFree(timed.in));
-    fprintf(stderr, "lpc: convolution [%d, %d, %d, %d] <-> [%d, %d, %d, %d] k%d s%d %s%s:%s -> %s\n", s->n, s->ci, s->h,
-            s->w, s->n, s->co, s->ho, s->wo, s->k, s->stride, op == OP_FORWARD ? "forward" : "backward-data",
+    fprintf(stderr, "lpc: convolution [%d, %d, %d, %d]%s <-> [%d, %d, %d, %d]%s k%d s%d %s%s:%s -> %s\n", s->n, s->ci,
+            s->h, s->w, s->x_channels_last ? " channel-last" : "", s->n, s->co, s->ho, s->wo,
+            s->y_channels_last ? " channel-last" : "", s->k, s->stride, op == OP_FORWARD ? "forward" : "backward-data",
             is_fused(call) ? " (fused)" : "", report, path_name(*path));
     return *path;
 }
@@ -317,7 +382,17 @@ void lpc_cuda_conv2d_backward_data(float *dx, const float *dy, const float *w, c
 }
 
 void lpc_cuda_conv2d_backward_filter(float *dw, const float *dy, const float *x, const struct lpc_conv_shape *s) {
-    lpc_cudnn_conv_backward_filter(dw, dy, x, s);
+    if (!has_channels_last(s)) {
+        lpc_cudnn_conv_backward_filter(dw, dy, x, s);
+        return;
+    }
+    const struct lpc_conv_shape g = lpc_conv_geometry(s);
+    const struct nchw_buffers b = nchw_for(s);
+    if (s->x_channels_last)
+        lpc_cuda_from_channels_last(b.x, NULL, x, NULL, LPC_ACT_NONE, s->n, s->ci, s->h * s->w), x = b.x;
+    if (s->y_channels_last)
+        lpc_cuda_from_channels_last(b.y, NULL, dy, NULL, LPC_ACT_NONE, s->n, s->co, s->ho * s->wo), dy = b.y;
+    lpc_cudnn_conv_backward_filter(dw, dy, x, &g);
 }
 
 void lpc_cuda_deconv_bias_act_forward(float *out, float *pre, const float *x, const float *w, const float *b,

@@ -98,6 +98,8 @@ static struct conv_plan *plan_for(const struct lpc_conv_shape *s) {
     return p;
 }
 
+size_t lpc_cudnn_conv_workspace(const struct lpc_conv_shape *s) { return plan_for(s)->workspace; }
+
 void lpc_cudnn_conv_forward(float *y, const float *x, const float *w, const struct lpc_conv_shape *s) {
     struct conv_plan *p = plan_for(s);
     struct workspace ws = workspace_for(p);

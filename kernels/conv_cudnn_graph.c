@@ -230,7 +230,9 @@ static int pick(const struct lpc_conv_shape *s, descriptor *candidates, const si
     return best;
 }
 
-static struct engine_plan *plan_for(const struct lpc_conv_shape *s, int backward_data) {
+/* the tensors here are always channel-last: shapes that differ only in the caller's layout flags share a plan */
+static struct engine_plan *plan_for(const struct lpc_conv_shape *shape, int backward_data) {
+    const struct lpc_conv_shape geometry = lpc_conv_geometry(shape), *s = &geometry;
     for (int i = 0; i < n_plans; i++)
         if (plans[i].backward_data == backward_data && memcmp(&plans[i].s, s, sizeof *s) == 0) return &plans[i];
     if (n_plans == MAX_PLANS)

@@ -275,7 +275,7 @@ static void transposed_with(float *out, float *pre, const float *bias, int act, 
 extern "C" {
 int lpc_direct_conv_fits(const struct lpc_conv_shape *s) {
     const size_t limit = (size_t)1 << 31;
-    return s->ci <= DIRECT_MAX_CHANNELS && s->k <= DIRECT_MAX_K &&
+    return !s->x_channels_last && !s->y_channels_last && s->ci <= DIRECT_MAX_CHANNELS && s->k <= DIRECT_MAX_K &&
            (size_t)s->co * s->ci * s->k * s->k <= DIRECT_MAX_WEIGHTS && (size_t)s->n * s->ci * s->h * s->w < limit &&
            (size_t)s->n * s->co * s->ho * s->wo < limit &&
            (s->co + DIRECT_MIN_GROUP - 1) / DIRECT_MIN_GROUP <= 65535;

@@ -91,7 +91,15 @@ void lpc_direct_conv_forward(float *y, const float *x, const float *pre, int act
                              const float *w);
 void lpc_direct_conv_transposed(float *out, float *pre, const float *bias, int act, const float *dy, const float *w,
                                 const struct lpc_conv_shape *s);
-/* kernels/conv_cudnn.c: cuDNN's legacy API on NCHW tensors */
+/* a shape without its layout flags: what the libraries, which take one layout per call, are given */
+static inline struct lpc_conv_shape lpc_conv_geometry(const struct lpc_conv_shape *s) {
+    struct lpc_conv_shape g = *s;
+    g.x_channels_last = g.y_channels_last = 0;
+    return g;
+}
+/* kernels/conv_cudnn.c: cuDNN's legacy API on NCHW tensors; workspace: lpc_cudnn_conv_workspace(s) bytes
+ * (which makes the shape's plan: outside graph capture the first time) */
+size_t lpc_cudnn_conv_workspace(const struct lpc_conv_shape *s);
 void lpc_cudnn_conv_forward(float *y, const float *x, const float *w, const struct lpc_conv_shape *s);
 void lpc_cudnn_conv_backward_data(float *dx, const float *dy, const float *w, const struct lpc_conv_shape *s);
 void lpc_cudnn_conv_backward_filter(float *dw, const float *dy, const float *x, const struct lpc_conv_shape *s);

@@ -67,7 +67,7 @@ static int build(struct lpc_param_table *t, struct lpc_model *m, const struct lp
             L->w = wi, L->b = bi, L->transposed = 1;
             L->act = i == K ? LPC_ACT_NONE : cfg->activation;
             /* as a convolution from the output [cout, 2s, 2sw] to the input [cin, s, sw] */
-            L->conv = (struct lpc_conv_shape){0, cout, 2 * s, 2 * sw, cin, s, sw, KERNEL, STRIDE, PAD};
+            L->conv = (struct lpc_conv_shape){0, cout, 2 * s, 2 * sw, cin, s, sw, KERNEL, STRIDE, PAD, 0, 0};
             L->in_size = (size_t)cin * s * sw, L->out_size = (size_t)cout * 4 * s * sw;
         }
     }
@@ -89,7 +89,7 @@ static int build(struct lpc_param_table *t, struct lpc_model *m, const struct lp
             if (m) {
                 struct lpc_layer *L = &m->enc[i];
                 L->w = wi, L->b = bi, L->act = cfg->activation;
-                L->conv = (struct lpc_conv_shape){0, cin, s, sw, cout, s / 2, sw / 2, KERNEL, STRIDE, PAD};
+                L->conv = (struct lpc_conv_shape){0, cin, s, sw, cout, s / 2, sw / 2, KERNEL, STRIDE, PAD, 0, 0};
                 L->in_size = (size_t)cin * s * sw, L->out_size = (size_t)cout * (s / 2) * (sw / 2);
             }
         }
@@ -122,6 +122,11 @@ int lpc_model_create(struct lpc_model *m, const struct lpc_config *cfg, const st
     m->learn_sigma = cfg->learn_sigma;
     m->has_encoder = cfg->init != LPC_INIT_PRIOR;
     m->max_batch = max_batch;
+    for (int i = 1; i < m->n_conv && be->prefers_channels_last; i++) /* the output of layer i, input of i + 1 */
+        if (be->prefers_channels_last(&m->dec[i].conv, &m->dec[i + 1].conv)) {
+            m->dec[i].conv.x_channels_last = m->dec[i + 1].conv.y_channels_last = 1;
+            m->channels_last = 1;
+        }
     lpc_arena_create(&m->arena, be, &t);
 
     const size_t B = (size_t)max_batch;
@@ -180,7 +185,9 @@ static struct lpc_conv_shape with_batch(struct lpc_conv_shape s, int n) {
     return s;
 }
 
-static int spatial(const struct lpc_layer *L) { return L->conv.h * L->conv.w; }
+/* a decoder layer's output as the bias and activation ops see it: [rows, channels, per_row] */
+static int out_rows(const struct lpc_layer *L, int n) { return L->conv.x_channels_last ? n * L->conv.h * L->conv.w : n; }
+static int out_per_row(const struct lpc_layer *L) { return L->conv.x_channels_last ? 1 : L->conv.h * L->conv.w; }
 
 void lpc_model_decode(struct lpc_model *m, const float *z, int n) {
     const struct lpc_backend *be = m->be;
@@ -220,8 +227,8 @@ void lpc_model_decoder_backward(struct lpc_model *m, float *grad_z, int n, int p
         } else {
             /* without an activation the gradient passes through unchanged: in place, nothing to copy */
             float *d_pre = L->act == LPC_ACT_NONE ? (float *)d_out : bufs[which];
-            be->bias_act_backward(d_pre, param_grads ? lpc_arena_grad(a, L->b) : NULL, d_out, L->pre, n, s.ci,
-                                  spatial(L), L->act);
+            be->bias_act_backward(d_pre, param_grads ? lpc_arena_grad(a, L->b) : NULL, d_out, L->pre, out_rows(L, n),
+                                  s.ci, out_per_row(L), L->act);
             const float *layer_in = m->dec[i - 1].out;
             if (param_grads) be->conv2d_backward_filter(lpc_arena_grad(a, L->w), layer_in, d_pre, &s);
             be->conv2d_forward(d_in, d_pre, lpc_arena_param(a, L->w), &s);

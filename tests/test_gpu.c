@@ -359,20 +359,29 @@ static void check_langevin_adam_head(uint64_t *s) {
 }
 
 /* 10 training steps on a synthetic data set, on one backend; returns metrics and final weights */
-static void train_steps(const struct lpc_backend *be, int algo, int graphs, int steps, struct lpc_step_metrics *m, float **params,
-                        size_t *count) {
+/* the decoders of the chain and training checks: two layers on 28 x 28 images, or three on 32 x 32 (whose
+ * first two are wide: the activation between them is kept channel-last where the backend prefers it) */
+struct test_decoder {
+    const char *channels;
+    int side;
+};
+static const struct test_decoder two_layers = {"8,16", 28}, three_layers = {"8,16,32", 32};
+
+static void train_steps(const struct lpc_backend *be, struct test_decoder dec, int algo, int graphs, int steps,
+                        struct lpc_step_metrics *m, float **params, size_t *count) {
     struct lpc_config cfg;
     lpc_config_defaults(&cfg);
-    lpc_config_set(&cfg, "channels", "8,16");
+    lpc_config_set(&cfg, "channels", dec.channels);
     lpc_config_set(&cfg, "batch_size", "16");
     lpc_config_set(&cfg, "langevin_steps", "5");
     cfg.algo = algo;
     lpc_config_finalize(&cfg);
     struct lpc_dataset d = {0};
-    d.n = 64, d.c = 1, d.h = d.w = 28;
-    d.pixels = malloc(64 * 784);
+    const int dim = dec.side * dec.side;
+    d.n = 64, d.c = 1, d.h = d.w = dec.side;
+    d.pixels = malloc((size_t)64 * dim);
     uint64_t s = 5;
-    for (int i = 0; i < 64 * 784; i++) d.pixels[i] = (unsigned char)((test_uniform(&s) + 1) * 127.9);
+    for (int i = 0; i < 64 * dim; i++) d.pixels[i] = (unsigned char)((test_uniform(&s) + 1) * 127.9);
     struct lpc_trainer tr;
     if (lpc_trainer_create(&tr, &cfg, be, &d)) lpc_die_last_error();
     tr.chain.use_graphs = graphs && tr.chain.use_graphs;
@@ -384,24 +393,44 @@ static void train_steps(const struct lpc_backend *be, int algo, int graphs, int 
     free(d.pixels);
 }
 
+/* Which decoder activations the GPU model keeps channel-last, by the backend's preference (conv_algo =
+ * nhwc here): the one between the three-layer decoder's two wide layers; none next to a thin layer. */
+static void check_model_layout(void) {
+    struct lpc_config cfg;
+    lpc_config_defaults(&cfg);
+    lpc_config_set(&cfg, "channels", three_layers.channels);
+    struct lpc_model m;
+    if (lpc_model_create(&m, &cfg, gpu, 1, three_layers.side, three_layers.side, 8)) lpc_die_last_error();
+    const struct lpc_conv_shape *l1 = &m.dec[1].conv, *l2 = &m.dec[2].conv, *l3 = &m.dec[3].conv;
+    CHECK(m.channels_last && !l1->y_channels_last && l1->x_channels_last && l2->y_channels_last &&
+              !l2->x_channels_last && !l3->y_channels_last && !l3->x_channels_last,
+          "three-layer decoder: channel-last sides %d%d %d%d %d%d, expected 01 10 00 (y, x per layer)",
+          l1->y_channels_last, l1->x_channels_last, l2->y_channels_last, l2->x_channels_last, l3->y_channels_last,
+          l3->x_channels_last);
+    lpc_model_destroy(&m);
+}
+
 /* T = 10 noisy steps of the real decoder from the same z_0, weights, images and seed, without and with
  * the preconditioner. Without it the chain is a smooth map of its inputs and the host/device noise
  * difference (< 3e-6) and reordered sums keep z_T within 1e-8 (nse). With it, the first step divides
  * by |g_1| (v_1 = (1 - beta) g^2, so G_1 = 1/|g_1|): coordinates whose gradient is near zero amplify
  * those differences, and z_T agrees to ~1e-3 relative rms (nse 1e-4 allowed) — a wrong noise scale or
  * a missing term would give nse of order 1. */
-static void check_chain(void) {
+static void check_chain(struct test_decoder dec) {
     struct lpc_config cfg;
     lpc_config_defaults(&cfg);
-    lpc_config_set(&cfg, "channels", "8,16");
+    lpc_config_set(&cfg, "channels", dec.channels);
     struct lpc_model mc, mg;
-    if (lpc_model_create(&mc, &cfg, cpu, 1, 28, 28, 8) || lpc_model_create(&mg, &cfg, gpu, 1, 28, 28, 8)) lpc_die_last_error();
+    if (lpc_model_create(&mc, &cfg, cpu, 1, dec.side, dec.side, 8) ||
+        lpc_model_create(&mg, &cfg, gpu, 1, dec.side, dec.side, 8))
+        lpc_die_last_error();
     lpc_arena_init_params(&mc.arena, 4);
     lpc_arena_init_params(&mg.arena, 4);
+    const int dim = dec.side * dec.side;
     uint64_t s = 17;
-    float *x = rnd(8 * 784, &s, 1), *z0 = rnd(8 * 16, &s, 1), zc[8 * 16], zg[8 * 16];
-    cpu->upload(mc.x, x, sizeof(float) * 8 * 784);
-    gpu->upload(mg.x, x, sizeof(float) * 8 * 784);
+    float *x = rnd((size_t)8 * dim, &s, 1), *z0 = rnd(8 * 16, &s, 1), zc[8 * 16], zg[8 * 16];
+    cpu->upload(mc.x, x, sizeof(float) * 8 * dim);
+    gpu->upload(mg.x, x, sizeof(float) * 8 * dim);
     struct lpc_chain cc, cg;
     lpc_chain_create(&cc, cpu, 8, 16, 10);
     lpc_chain_create(&cg, gpu, 8, 16, 10);
@@ -429,15 +458,15 @@ static void check_chain(void) {
     free(x), free(z0);
 }
 
-static void check_training(void) {
+static void check_training(struct test_decoder dec) {
     for (int algo = 0; algo < 2; algo++) {
         struct lpc_step_metrics mc[10], mg[10], mg2[10], mu[10];
         float *pc, *pg, *pg2, *pu;
         size_t n;
-        train_steps(cpu, algo, 1, 10, mc, &pc, &n);
-        train_steps(gpu, algo, 1, 10, mg, &pg, &n);
-        train_steps(gpu, algo, 1, 10, mg2, &pg2, &n);
-        train_steps(gpu, algo, 0, 10, mu, &pu, &n);
+        train_steps(cpu, dec, algo, 1, 10, mc, &pc, &n);
+        train_steps(gpu, dec, algo, 1, 10, mg, &pg, &n);
+        train_steps(gpu, dec, algo, 1, 10, mg2, &pg2, &n);
+        train_steps(gpu, dec, algo, 0, 10, mu, &pu, &n);
         const char *name = algo ? "vae" : "lpc";
         for (int i = 0; i < 10; i++)
             CHECK(fabs(mg[i].loss - mc[i].loss) <= 1e-3 * fabs(mc[i].loss), "%s step %d: loss %.8g on the GPU, %.8g on the CPU",
@@ -460,7 +489,7 @@ static void check_training(void) {
  * match the CPU. compute-sanitizer memcheck (bench/device.sh) also sees any access to freed memory. */
 static void check_graph_survives_workspace_growth(uint64_t *s) {
     lpc_backend_cuda(0, 1, LPC_CONV_GEMM);
-    struct lpc_conv_shape small = {8, 8, 16, 16, 16, 8, 8, 4, 2, 1}, big = {64, 64, 32, 32, 128, 16, 16, 4, 2, 1};
+    struct lpc_conv_shape small = {8, 8, 16, 16, 16, 8, 8, 4, 2, 1, 0, 0}, big = {64, 64, 32, 32, 128, 16, 16, 4, 2, 1, 0, 0};
     size_t nx = (size_t)8 * 8 * 16 * 16, ny = (size_t)8 * 16 * 8 * 8, nw = (size_t)16 * 8 * 16;
     float *x = rnd(nx, s, 1), *w = rnd(nw, s, 1), *ref = malloc(ny * sizeof(float)), *got = malloc(ny * sizeof(float));
     float *dx = gpu_buffer(nx, x), *dw = gpu_buffer(nw, w), *dy = gpu_buffer(ny, NULL);
@@ -501,12 +530,20 @@ static void check_graph_survives_workspace_growth(uint64_t *s) {
  * fits on each new shape and op (a process of its own: the backend's deterministic setting is fixed once
  * made). The first call of each op is the fused one with SiLU, whose derivative is not idempotent, so
  * timing cuDNN's candidate (which multiplies its input by act' in place) on the caller's input instead
- * of a copy would change the result. Then every op on the channel-last path, whose cuDNN engine is
- * timed too (the fastest of several, where the deterministic runs take the first). */
+ * of a copy would change the result; the same with a side kept channel-last. Then every op on the
+ * channel-last path, whose cuDNN engine is timed too (the fastest of several, where the deterministic
+ * runs take the first). */
 static int check_timed_auto(const struct lpc_conv_shape *shapes, int n_shapes, uint64_t *s, int tf32) {
     printf("fused decoder-layer ops on timed auto (%s)\n", tf32 ? "tf32" : "fp32");
     const int silu[] = {LPC_ACT_SILU};
     for (int i = 0; i < n_shapes; i++) check_decoder_layer(shapes[i], s, silu, 1);
+    printf("the same with a side kept channel-last\n");
+    for (int i = 0; i < n_shapes; i++)
+        for (int layout = 1; layout < 4; layout++) {
+            struct lpc_conv_shape sh = shapes[i];
+            sh.x_channels_last = layout & 1, sh.y_channels_last = layout >> 1;
+            check_decoder_layer(sh, s, silu, 1);
+        }
     printf("convolutions on cuDNN's channel-last copies with timed engines (%s)\n", tf32 ? "tf32" : "fp32");
     lpc_backend_cuda(tf32, 0, LPC_CONV_NHWC);
     for (int i = 0; i < n_shapes; i++) {
@@ -533,9 +570,9 @@ int main(int argc, char **argv) {
     printf("test_gpu: random inputs from seed %llu (set LPC_TEST_SEED to repeat)\n", (unsigned long long)seed);
     uint64_t s = seed;
     if (timed) {
-        const struct lpc_conv_shape timed_shapes[] = {{3, 2, 8, 8, 5, 0, 0, 4, 2, 1},
-                                                      {4, 16, 8, 8, 256, 0, 0, 4, 2, 1},
-                                                      {64, 32, 14, 14, 64, 0, 0, 4, 2, 1}};
+        const struct lpc_conv_shape timed_shapes[] = {{3, 2, 8, 8, 5, 0, 0, 4, 2, 1, 0, 0},
+                                                      {4, 16, 8, 8, 256, 0, 0, 4, 2, 1, 0, 0},
+                                                      {64, 32, 14, 14, 64, 0, 0, 4, 2, 1, 0, 0}};
         return check_timed_auto(timed_shapes, 3, &s, tf32);
     }
     if (!tf32) check_graph_survives_workspace_growth(&s); /* first: the workspace is still small */
@@ -543,11 +580,11 @@ int main(int argc, char **argv) {
      * convolution's pixel classes have different tap counts), shapes that split K over blocks, and
      * image layers for the direct kernels: with channels split over 8 threads, and one large enough
      * (2^17 2x2 blocks) for a thread per block; their forward's groups of 8, 16 and 32 output channels */
-    struct lpc_conv_shape shapes[] = {{1, 1, 5, 5, 2, 0, 0, 4, 2, 1},     {2, 3, 7, 6, 4, 0, 0, 3, 1, 1},
-                                      {2, 3, 7, 9, 5, 0, 0, 3, 2, 1},     {3, 2, 8, 8, 5, 0, 0, 4, 2, 1},
-                                      {4, 16, 8, 8, 256, 0, 0, 4, 2, 1}, {64, 32, 14, 14, 64, 0, 0, 4, 2, 1},
-                                      {5, 3, 32, 32, 30, 0, 0, 4, 2, 1},  {32, 1, 128, 128, 4, 0, 0, 4, 2, 1},
-                                      {16, 3, 128, 128, 32, 0, 0, 4, 2, 1}};
+    struct lpc_conv_shape shapes[] = {{1, 1, 5, 5, 2, 0, 0, 4, 2, 1, 0, 0},     {2, 3, 7, 6, 4, 0, 0, 3, 1, 1, 0, 0},
+                                      {2, 3, 7, 9, 5, 0, 0, 3, 2, 1, 0, 0},     {3, 2, 8, 8, 5, 0, 0, 4, 2, 1, 0, 0},
+                                      {4, 16, 8, 8, 256, 0, 0, 4, 2, 1, 0, 0}, {64, 32, 14, 14, 64, 0, 0, 4, 2, 1, 0, 0},
+                                      {5, 3, 32, 32, 30, 0, 0, 4, 2, 1, 0, 0},  {32, 1, 128, 128, 4, 0, 0, 4, 2, 1, 0, 0},
+                                      {16, 3, 128, 128, 32, 0, 0, 4, 2, 1, 0, 0}};
     /* every convolution path (the direct kernels take the shapes with at most 4 large-side channels,
      * cuDNN the others); deterministic mode's auto, used from here on, mixes the paths by the rule of
      * kernels/conv.c (deterministic_path) */
@@ -561,6 +598,22 @@ int main(int argc, char **argv) {
             check_conv(shapes[i], &s);
             check_decoder_layer(shapes[i], &s, every_act, N_ACTS);
         }
+    }
+    /* shapes with a side kept channel-last (the decoder's activations between wide layers): on cuDNN's
+     * legacy API with that side copied to NCHW (also where gemm, implicit or direct is asked for: thin
+     * layers too), on the nhwc path without that side's copies, and by deterministic auto's rule */
+    const int layout_algos[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM, LPC_CONV_DIRECT, LPC_CONV_NHWC, LPC_CONV_AUTO};
+    const int layout_shapes[] = {1, 3, 5, 6, 8};
+    for (int a = 0; a < (int)(sizeof layout_algos / sizeof *layout_algos); a++) {
+        printf("channel-last sides, conv_algo %d (%s)\n", layout_algos[a], tf32 ? "tf32" : "fp32");
+        lpc_backend_cuda(tf32, 1, layout_algos[a]);
+        for (int i = 0; i < (int)(sizeof layout_shapes / sizeof *layout_shapes); i++)
+            for (int layout = 1; layout < 4; layout++) {
+                struct lpc_conv_shape sh = shapes[layout_shapes[i]];
+                sh.x_channels_last = layout & 1, sh.y_channels_last = layout >> 1;
+                check_conv(sh, &s);
+                check_decoder_layer(sh, &s, every_act, N_ACTS);
+            }
     }
     lpc_backend_cuda(tf32, 1, LPC_CONV_NHWC);
     check_fixed_filters(shapes[5], &s);
@@ -583,21 +636,25 @@ int main(int argc, char **argv) {
         check_likelihood(LPC_LIK_DISCRETIZED_GAUSSIAN, dim, &s);
     }
     check_langevin_adam_head(&s);
-    check_chain();
-    check_training();
+    check_chain(two_layers);
+    check_training(two_layers);
     printf("the chain and training again with every convolution on cuDNN, then on the implicit GEMM, then with\n"
-           "the image layers on the direct kernels, then on cuDNN's channel-last copies\n");
+           "the image layers on the direct kernels, then on cuDNN's channel-last copies, then there with a\n"
+           "three-layer decoder, whose activation between its wide layers is kept channel-last\n");
     lpc_backend_cuda(0, 1, LPC_CONV_CUDNN);
-    check_chain();
-    check_training();
+    check_chain(two_layers);
+    check_training(two_layers);
     lpc_backend_cuda(0, 1, LPC_CONV_IMPLICIT);
-    check_chain();
-    check_training();
+    check_chain(two_layers);
+    check_training(two_layers);
     lpc_backend_cuda(0, 1, LPC_CONV_DIRECT);
-    check_chain();
-    check_training();
+    check_chain(two_layers);
+    check_training(two_layers);
     lpc_backend_cuda(0, 1, LPC_CONV_NHWC);
-    check_chain();
-    check_training();
+    check_chain(two_layers);
+    check_training(two_layers);
+    check_model_layout();
+    check_chain(three_layers);
+    check_training(three_layers);
     return test_finish("test_gpu");
 }

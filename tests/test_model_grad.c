@@ -1,7 +1,8 @@
 /* Whole-model gradient checks by central finite differences (DESIGN.md, testing strategy 1: per-op
  * checks alone miss wiring mistakes): decoder + likelihood (with learned log sigma) + prior w.r.t.
  * every parameter tensor and z; the encoder w.r.t. its parameters; and the encoder objectives
- * (forward KL, reverse KL through the decoder, Jeffreys, the VAE's ELBO) w.r.t. phi.
+ * (forward KL, reverse KL through the decoder, Jeffreys, the VAE's ELBO) w.r.t. phi; and the decoder
+ * with channel-last inner activations against the NCHW one.
  * The model uses silu (smooth), so central differences with h = 1e-2 have truncation error ~1e-4
  * relative; the loss is summed in double from the float32 decoder output, whose rounding adds ~1e-7 |L| / h. Threshold 1e-2 on the
  * relative error of each probed gradient vector, as in test_ops_grad. */
@@ -98,20 +99,32 @@ static void fd_params(const char *what, int first, int last, double (*loss)(void
                  m.arena.table.params[k].count, loss);
 }
 
-static void setup(int likelihood) {
+/* the CPU backend asked to keep the decoder's inner activations channel-last, as the CUDA backend
+ * does with TF32 math */
+static int always(const struct lpc_conv_shape *producer, const struct lpc_conv_shape *consumer) {
+    (void)producer, (void)consumer;
+    return 1;
+}
+static struct lpc_backend cpu_channels_last;
+
+static void create(struct lpc_model *model, int likelihood, const char *channels, const struct lpc_backend *be) {
     struct lpc_config cfg;
     lpc_config_defaults(&cfg);
-    lpc_config_set(&cfg, "channels", "3,4");
+    lpc_config_set(&cfg, "channels", channels);
     lpc_config_set(&cfg, "latent_dim", "3");
     lpc_config_set(&cfg, "activation", "silu");
     lpc_config_set(&cfg, "learn_sigma", "true");
     lpc_config_set(&cfg, "sigma", "0.5");
     cfg.likelihood = likelihood;
-    if (lpc_model_create(&m, &cfg, lpc_backend_cpu(), 1, 8, 8, B)) {
+    if (lpc_model_create(model, &cfg, be, 1, 8, 8, B)) {
         fprintf(stderr, "%s\n", lpc_last_error());
         exit(1);
     }
-    lpc_arena_init_params(&m.arena, 3);
+    lpc_arena_init_params(&model->arena, 3);
+}
+
+static void setup(int likelihood, const char *channels, const struct lpc_backend *be) {
+    create(&m, likelihood, channels, be);
     uint64_t s = 99;
     for (int i = 0; i < B * 64; i++) x[i] = (float)((int)((test_uniform(&s) + 1) * 128) % 256) / 127.5f - 1.0f;
     test_fill(z, B * 3, &s, 1), test_fill(eps, B * 3, &s, 1), test_fill(r_head, B * 6, &s, 1);
@@ -121,9 +134,49 @@ static void setup(int likelihood) {
     }
 }
 
+/* The decoder with channel-last inner activations (three layers: one channel-last on both sides)
+ * against the NCHW one with the same parameters: mu, log p and the gradients w.r.t. z and every
+ * decoder parameter (the bias gradients are summed in another order); then its finite differences. */
+static void check_channels_last(void) {
+    struct lpc_model nchw;
+    create(&nchw, 0, "3,4,5", lpc_backend_cpu());
+    setup(0, "3,4,5", &cpu_channels_last);
+    CHECK(m.channels_last && m.dec[2].conv.x_channels_last && m.dec[2].conv.y_channels_last &&
+              !m.dec[1].conv.y_channels_last && !m.dec[3].conv.x_channels_last,
+          "channel-last decoder: the inner activations are not the ones marked channel-last");
+    struct lpc_model *both[2] = {&nchw, &m};
+    for (int k = 0; k < 2; k++) {
+        lpc_arena_zero_grads(&both[k]->arena, LPC_GROUP_DECODER);
+        lpc_model_decode(both[k], z, B);
+        lpc_model_likelihood(both[k], both[k]->logp, x, B, 1);
+        lpc_model_decoder_backward(both[k], both[k]->grad_z, B, 1);
+    }
+    CHECK(memcmp(m.mu, nchw.mu, sizeof(float) * B * m.dim) == 0, "channel-last decoder: mu differs from NCHW");
+    CHECK(memcmp(m.logp, nchw.logp, sizeof(float) * B) == 0, "channel-last decoder: log p differs from NCHW");
+    CHECK(memcmp(m.grad_z, nchw.grad_z, sizeof(float) * B * D) == 0, "channel-last decoder: grad z differs");
+    const int n_dec = m.arena.table.count - (m.n_conv + 1) * 2;
+    for (int k = 0; k < n_dec; k++) {
+        const float *g = lpc_arena_grad(&m.arena, k), *ref = lpc_arena_grad(&nchw.arena, k);
+        double num = 0, den = 0;
+        for (size_t i = 0; i < m.arena.table.params[k].count; i++)
+            num += ((double)g[i] - ref[i]) * ((double)g[i] - ref[i]), den += (double)ref[i] * ref[i];
+        CHECK(num <= 1e-10 * den, "channel-last decoder: gradient of %s differs from NCHW (nse %.3g)",
+              m.arena.table.params[k].name, num / (den > 0 ? den : 1));
+    }
+    fd_params("log p(x, z) [channel-last]", 0, n_dec, loss_joint);
+    float grad_joint_z[B * 3];
+    for (int i = 0; i < B * D; i++) grad_joint_z[i] = m.grad_z[i] - z[i];
+    fd_check("log p(x, z) [channel-last]", "z", z, grad_joint_z, B * D, loss_joint);
+    lpc_model_destroy(&nchw);
+    lpc_model_destroy(&m);
+}
+
 int main(void) {
+    cpu_channels_last = *lpc_backend_cpu();
+    cpu_channels_last.prefers_channels_last = always;
+    check_channels_last();
     for (int lik = 0; lik < 2; lik++) {
-        setup(lik);
+        setup(lik, "3,4", lpc_backend_cpu());
         const char *name = lik ? "discretized" : "gaussian";
         const int n_dec = m.arena.table.count - (m.n_conv + 1) * 2;
         /* decoder + likelihood + prior */

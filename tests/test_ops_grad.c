@@ -1,5 +1,6 @@
 /* Finite-difference checks of the backward of every CPU op (DESIGN.md, testing strategy 1), on awkward
- * shapes: batch 1, odd sizes, C = 1, stride 2 with padding.
+ * shapes: batch 1, odd sizes, C = 1, stride 2 with padding; and the convolution ops on channel-last
+ * tensors against the NCHW ones.
  *
  * Each op is checked through a scalar L = sum_i r_i y_i with fixed random r: the analytic gradient
  * comes from the op's backward with dy = r, the numerical one from central differences
@@ -120,6 +121,84 @@ static void check_conv(struct lpc_conv_shape s, int transposed, uint64_t *seed) 
     free(c.x), free(c.w), free(c.y), free(c.r), free(din), free(dw);
 }
 
+/* ---- channel-last tensors: every convolution op, x side, y side or both channel-last, against the NCHW
+ * op with the layout changed around it (the same products in the same order: equal to the bit) ---- */
+static void nchw_to_nhwc(float *dst, const float *src, int n, int c, int hw) {
+    for (int b = 0; b < n; b++)
+        for (int ch = 0; ch < c; ch++)
+            for (int p = 0; p < hw; p++) dst[((size_t)b * hw + p) * c + ch] = src[((size_t)b * c + ch) * hw + p];
+}
+static void nhwc_to_nchw(float *dst, const float *src, int n, int c, int hw) {
+    for (int b = 0; b < n; b++)
+        for (int ch = 0; ch < c; ch++)
+            for (int p = 0; p < hw; p++) dst[((size_t)b * c + ch) * hw + p] = src[((size_t)b * hw + p) * c + ch];
+}
+/* a tensor of one side in that side's layout of s (x side: ci channels, else co) */
+static float *in_layout(const float *nchw, const struct lpc_conv_shape *s, int x_side) {
+    const int c = x_side ? s->ci : s->co, hw = x_side ? s->h * s->w : s->ho * s->wo;
+    const size_t n = (size_t)s->n * c * hw;
+    float *t = malloc(sizeof(float) * n);
+    if (x_side ? s->x_channels_last : s->y_channels_last) nchw_to_nhwc(t, nchw, s->n, c, hw);
+    else memcpy(t, nchw, sizeof(float) * n);
+    return t;
+}
+static void expect_same(const char *what, const float *got_in_layout, const float *want_nchw,
+                        const struct lpc_conv_shape *s, int x_side) {
+    const int c = x_side ? s->ci : s->co, hw = x_side ? s->h * s->w : s->ho * s->wo;
+    const size_t n = (size_t)s->n * c * hw;
+    float *got = malloc(sizeof(float) * n);
+    if (x_side ? s->x_channels_last : s->y_channels_last) nhwc_to_nchw(got, got_in_layout, s->n, c, hw);
+    else memcpy(got, got_in_layout, sizeof(float) * n);
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) bad += got[i] != want_nchw[i];
+    CHECK(bad == 0, "%s (x %s, y %s): %zu of %zu values differ from the NCHW op's", what,
+          s->x_channels_last ? "channel-last" : "NCHW", s->y_channels_last ? "channel-last" : "NCHW", bad, n);
+    free(got);
+}
+
+static void check_conv_layouts(struct lpc_conv_shape s, uint64_t *seed) {
+    s.ho = lpc_conv_out_size(s.h, s.k, s.stride, s.pad);
+    s.wo = lpc_conv_out_size(s.w, s.k, s.stride, s.pad);
+    const size_t nx = xs(&s), ny = ys(&s), nw = wsz(&s);
+    float *x = malloc(sizeof(float) * nx), *w = malloc(sizeof(float) * nw), *dy = malloc(sizeof(float) * ny);
+    float *b = malloc(sizeof(float) * s.ci), *pre_nchw = malloc(sizeof(float) * nx), *dw0 = malloc(sizeof(float) * nw);
+    test_fill(x, nx, seed, 1), test_fill(w, nw, seed, 1), test_fill(dy, ny, seed, 1), test_fill(b, s.ci, seed, 1);
+    test_fill(pre_nchw, nx, seed, 1), test_fill(dw0, nw, seed, 1);
+    /* the NCHW results */
+    float *y_ref = malloc(sizeof(float) * ny), *dx_ref = malloc(sizeof(float) * nx), *dw_ref = malloc(sizeof(float) * nw);
+    float *out_ref = malloc(sizeof(float) * nx), *pre_ref = malloc(sizeof(float) * nx), *yf_ref = malloc(sizeof(float) * ny);
+    float *scratch = malloc(sizeof(float) * nx);
+    be->conv2d_forward(y_ref, x, w, &s);
+    be->conv2d_backward_data(dx_ref, dy, w, &s);
+    memcpy(dw_ref, dw0, sizeof(float) * nw);
+    be->conv2d_backward_filter(dw_ref, dy, x, &s);
+    be->deconv_bias_act_forward(out_ref, pre_ref, dy, w, b, &s, LPC_ACT_SILU);
+    memcpy(scratch, x, sizeof(float) * nx);
+    be->act_conv2d_forward(yf_ref, scratch, pre_nchw, w, &s, LPC_ACT_SILU);
+    for (int layout = 1; layout < 4; layout++) {
+        struct lpc_conv_shape t = s;
+        t.x_channels_last = layout & 1, t.y_channels_last = layout >> 1;
+        float *tx = in_layout(x, &t, 1), *tdy = in_layout(dy, &t, 0), *tpre = in_layout(pre_nchw, &t, 1);
+        float *ty = malloc(sizeof(float) * ny), *tdx = malloc(sizeof(float) * nx), *tdw = malloc(sizeof(float) * nw);
+        float *tout = malloc(sizeof(float) * nx), *tpre_out = malloc(sizeof(float) * nx);
+        be->conv2d_forward(ty, tx, w, &t);
+        expect_same("conv2d_forward", ty, y_ref, &t, 0);
+        be->conv2d_backward_data(tdx, tdy, w, &t);
+        expect_same("conv2d_backward_data", tdx, dx_ref, &t, 1);
+        memcpy(tdw, dw0, sizeof(float) * nw);
+        be->conv2d_backward_filter(tdw, tdy, tx, &t);
+        CHECK(memcmp(tdw, dw_ref, sizeof(float) * nw) == 0, "conv2d_backward_filter (layout %d): dw differs", layout);
+        be->deconv_bias_act_forward(tout, tpre_out, tdy, w, b, &t, LPC_ACT_SILU);
+        expect_same("deconv_bias_act_forward out", tout, out_ref, &t, 1);
+        expect_same("deconv_bias_act_forward pre", tpre_out, pre_ref, &t, 1);
+        be->act_conv2d_forward(ty, tx, tpre, w, &t, LPC_ACT_SILU); /* tx is scratch from here */
+        expect_same("act_conv2d_forward", ty, yf_ref, &t, 0);
+        free(tx), free(tdy), free(tpre), free(ty), free(tdx), free(tdw), free(tout), free(tpre_out);
+    }
+    free(x), free(w), free(dy), free(b), free(pre_nchw), free(dw0), free(y_ref), free(dx_ref), free(dw_ref);
+    free(out_ref), free(pre_ref), free(yf_ref), free(scratch);
+}
+
 /* ---- bias + activation ---- */
 struct act_ctx { int n, c, hw, act; float *pre0, *pre, *b, *out, *r; };
 static double act_loss(void *c_) {
@@ -189,14 +268,15 @@ int main(void) {
     check_dense(1, 7, 5, &s);
     check_dense(4, 13, 9, &s);
     struct lpc_conv_shape shapes[] = {
-        {1, 1, 5, 5, 2, 0, 0, 4, 2, 1},  /* batch 1, C = 1, odd size, stride 2 with padding */
-        {2, 3, 7, 6, 4, 0, 0, 3, 1, 1},  /* odd H != W, stride 1 */
-        {3, 2, 8, 8, 5, 0, 0, 4, 2, 1},  /* the model's layer shape */
-        {1, 1, 9, 9, 1, 0, 0, 4, 2, 1},  /* C = 1 in and out */
+        {1, 1, 5, 5, 2, 0, 0, 4, 2, 1, 0, 0},  /* batch 1, C = 1, odd size, stride 2 with padding */
+        {2, 3, 7, 6, 4, 0, 0, 3, 1, 1, 0, 0},  /* odd H != W, stride 1 */
+        {3, 2, 8, 8, 5, 0, 0, 4, 2, 1, 0, 0},  /* the model's layer shape */
+        {1, 1, 9, 9, 1, 0, 0, 4, 2, 1, 0, 0},  /* C = 1 in and out */
     };
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         check_conv(shapes[i], 0, &s);
         check_conv(shapes[i], 1, &s);
+        check_conv_layouts(shapes[i], &s);
     }
     check_act(LPC_ACT_NONE, &s);
     check_act(LPC_ACT_RELU, &s);

@@ -3,8 +3,9 @@
  * instance (src/cpu/) and a CUDA instance (kernels/). model.c, langevin.c and train.c call only
  * these.
  *
- * Conventions: tensors are float32, NCHW, in the backend's memory. Outputs come first, then inputs,
- * then sizes. Parameter gradients accumulate (+=); activation gradients are assigned (=). */
+ * Conventions: tensors are float32, NCHW (a convolution shape may mark a side channel-last), in the
+ * backend's memory. Outputs come first, then inputs, then sizes. Parameter gradients accumulate (+=);
+ * activation gradients are assigned (=). */
 #ifndef LPC_OPS_H
 #define LPC_OPS_H
 
@@ -13,9 +14,13 @@
 #include "lpc/rng.h"
 
 /* A 2-D convolution y = conv(x, w): x [n, ci, h, w], w [co, ci, k, k], y [n, co, ho, wo]. A transposed
- * convolution is the same shape read backwards: its forward is conv2d_backward_data. */
+ * convolution is the same shape read backwards: its forward is conv2d_backward_data. With
+ * x_channels_last (y_channels_last) that side's tensors, and every tensor of its size a convolution op
+ * reads or writes (pre, dout), are channel-last instead: [n, h, w, ci] ([n, ho, wo, co]); the filter's
+ * layout never changes. */
 struct lpc_conv_shape {
     int n, ci, h, w, co, ho, wo, k, stride, pad;
+    int x_channels_last, y_channels_last;
 };
 int lpc_conv_out_size(int in, int k, int stride, int pad);
 
@@ -87,7 +92,8 @@ struct lpc_backend {
 
     /* bias + activation over [n, c, hw]: pre += b (in place), out = act(pre); out may equal pre only
      * for act = LPC_ACT_NONE. Backward: dpre = dout * act'(pre), db += sum of dpre (db may be NULL); dpre
-     * may equal dout (in place; with act = LPC_ACT_NONE nothing is written then). */
+     * may equal dout (in place; with act = LPC_ACT_NONE nothing is written then). A channel-last
+     * [n, h, w, c] tensor is [n*h*w, c, 1] to them. */
     void (*bias_act_forward)(float *out, float *pre, const float *b, int n, int c, int hw, int act);
     void (*bias_act_backward)(float *dpre, float *db, const float *dout, const float *pre, int n, int c, int hw,
                               int act);
@@ -132,6 +138,11 @@ struct lpc_backend {
     void *(*graph_end)(void);
     void (*graph_launch)(void *graph);
     void (*graph_destroy)(void *graph);
+
+    /* Optional (NULL on the CPU): 1 when the activation between two of the decoder's transposed
+     * convolutions, the output of `producer` and the input of `consumer` (their shapes as convolutions,
+     * batch size 0), should be kept channel-last (struct lpc_conv_shape) with the backend's settings. */
+    int (*prefers_channels_last)(const struct lpc_conv_shape *producer, const struct lpc_conv_shape *consumer);
 
     /* Optional (NULL on the CPU): from params_fixed_begin to params_fixed_end no op writes the weights
      * the convolutions read (the chain's T steps), so the backend may derive forms of them once and

@@ -104,12 +104,24 @@ static void cpu_dense_backward_params(float *dw, float *db, const float *dy, con
 }
 
 /* ---- convolution: im2col over the batch, col [ci*k*k, n*ho*wo] -------------------------------- */
+/* where channel c of image b starts on the x side, and the strides of its rows and columns there
+ * (NCHW or channel-last) */
+struct plane {
+    size_t base, row, col;
+};
+static struct plane x_plane(const struct lpc_conv_shape *s, int b, int c) {
+    if (s->x_channels_last)
+        return (struct plane){(size_t)b * s->h * s->w * s->ci + c, (size_t)s->w * s->ci, (size_t)s->ci};
+    return (struct plane){((size_t)b * s->ci + c) * s->h * s->w, (size_t)s->w, 1};
+}
+
 static void im2col(float *col, const float *x, const struct lpc_conv_shape *s) {
     const size_t cols = (size_t)s->n * s->ho * s->wo, howo = (size_t)s->ho * s->wo;
 #pragma omp parallel for collapse(2) schedule(static) if ((size_t)s->n * s->ci * s->k * s->k * s->ho * s->wo > 65536)
     for (int c = 0; c < s->ci; c++)
         for (int b = 0; b < s->n; b++) {
-            const float *xc = x + ((size_t)b * s->ci + c) * s->h * s->w;
+            const struct plane p = x_plane(s, b, c);
+            const float *xc = x + p.base;
             for (int ki = 0; ki < s->k; ki++)
                 for (int kj = 0; kj < s->k; kj++) {
                     float *row = col + ((size_t)(c * s->k + ki) * s->k + kj) * cols + (size_t)b * howo;
@@ -117,8 +129,9 @@ static void im2col(float *col, const float *x, const struct lpc_conv_shape *s) {
                         int iy = oy * s->stride - s->pad + ki;
                         for (int ox = 0; ox < s->wo; ox++) {
                             int ix = ox * s->stride - s->pad + kj;
-                            row[oy * s->wo + ox] =
-                                (iy >= 0 && iy < s->h && ix >= 0 && ix < s->w) ? xc[iy * s->w + ix] : 0.0f;
+                            row[oy * s->wo + ox] = (iy >= 0 && iy < s->h && ix >= 0 && ix < s->w)
+                                                       ? xc[(size_t)iy * p.row + (size_t)ix * p.col]
+                                                       : 0.0f;
                         }
                     }
                 }
@@ -130,8 +143,14 @@ static void col2im(float *x, const float *col, const struct lpc_conv_shape *s) {
 #pragma omp parallel for collapse(2) schedule(static) if ((size_t)s->n * s->ci * s->k * s->k * s->ho * s->wo > 65536)
     for (int b = 0; b < s->n; b++)
         for (int c = 0; c < s->ci; c++) {
-            float *xc = x + ((size_t)b * s->ci + c) * s->h * s->w;
-            memset(xc, 0, sizeof(float) * s->h * s->w);
+            const struct plane p = x_plane(s, b, c);
+            float *xc = x + p.base;
+            if (p.col == 1) {
+                memset(xc, 0, sizeof(float) * s->h * s->w);
+            } else {
+                for (int iy = 0; iy < s->h; iy++)
+                    for (int ix = 0; ix < s->w; ix++) xc[(size_t)iy * p.row + (size_t)ix * p.col] = 0.0f;
+            }
             for (int ki = 0; ki < s->k; ki++)
                 for (int kj = 0; kj < s->k; kj++) {
                     const float *row = col + ((size_t)(c * s->k + ki) * s->k + kj) * cols + (size_t)b * howo;
@@ -140,7 +159,7 @@ static void col2im(float *x, const float *col, const struct lpc_conv_shape *s) {
                         if (iy < 0 || iy >= s->h) continue;
                         for (int ox = 0; ox < s->wo; ox++) {
                             int ix = ox * s->stride - s->pad + kj;
-                            if (ix >= 0 && ix < s->w) xc[iy * s->w + ix] += row[oy * s->wo + ox];
+                            if (ix >= 0 && ix < s->w) xc[(size_t)iy * p.row + (size_t)ix * p.col] += row[oy * s->wo + ox];
                         }
                     }
                 }
@@ -160,6 +179,27 @@ static void cn_to_nchw(float *dst, const float *src, int n, int c, size_t hw) {
         for (int ch = 0; ch < c; ch++)
             memcpy(dst + ((size_t)b * c + ch) * hw, src + (size_t)ch * n * hw + (size_t)b * hw, hw * sizeof(float));
 }
+/* the y side [n, co, ho*wo] or channel-last [n*ho*wo, co] <-> [co, n*ho*wo] */
+static void y_to_cn(float *dst, const float *src, const struct lpc_conv_shape *s) {
+    const size_t rows = (size_t)s->n * s->ho * s->wo;
+    if (!s->y_channels_last) {
+        nchw_to_cn(dst, src, s->n, s->co, (size_t)s->ho * s->wo);
+        return;
+    }
+#pragma omp parallel for schedule(static) if (rows * s->co > 65536)
+    for (int ch = 0; ch < s->co; ch++)
+        for (size_t r = 0; r < rows; r++) dst[(size_t)ch * rows + r] = src[r * s->co + ch];
+}
+static void cn_to_y(float *dst, const float *src, const struct lpc_conv_shape *s) {
+    const size_t rows = (size_t)s->n * s->ho * s->wo;
+    if (!s->y_channels_last) {
+        cn_to_nchw(dst, src, s->n, s->co, (size_t)s->ho * s->wo);
+        return;
+    }
+#pragma omp parallel for schedule(static) if (rows * s->co > 65536)
+    for (size_t r = 0; r < rows; r++)
+        for (int ch = 0; ch < s->co; ch++) dst[r * s->co + ch] = src[(size_t)ch * rows + r];
+}
 
 static void cpu_conv2d_forward(float *y, const float *x, const float *w, const struct lpc_conv_shape *s) {
     const int kk = s->ci * s->k * s->k;
@@ -168,14 +208,14 @@ static void cpu_conv2d_forward(float *y, const float *x, const float *w, const s
     im2col(col, x, s);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->co, (int)cols, kk, 1.0f, w, kk, col, (int)cols, 0.0f,
                 tmp, (int)cols);
-    cn_to_nchw(y, tmp, s->n, s->co, (size_t)s->ho * s->wo);
+    cn_to_y(y, tmp, s);
 }
 
 static void cpu_conv2d_backward_data(float *dx, const float *dy, const float *w, const struct lpc_conv_shape *s) {
     const int kk = s->ci * s->k * s->k;
     const size_t cols = (size_t)s->n * s->ho * s->wo;
     float *dcol = get_scratch(0, (size_t)kk * cols), *dyt = get_scratch(1, (size_t)s->co * cols);
-    nchw_to_cn(dyt, dy, s->n, s->co, (size_t)s->ho * s->wo);
+    y_to_cn(dyt, dy, s);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kk, (int)cols, s->co, 1.0f, w, kk, dyt, (int)cols, 0.0f,
                 dcol, (int)cols);
     col2im(dx, dcol, s);
@@ -186,7 +226,7 @@ static void cpu_conv2d_backward_filter(float *dw, const float *dy, const float *
     const size_t cols = (size_t)s->n * s->ho * s->wo;
     float *col = get_scratch(0, (size_t)kk * cols), *dyt = get_scratch(1, (size_t)s->co * cols);
     im2col(col, x, s);
-    nchw_to_cn(dyt, dy, s->n, s->co, (size_t)s->ho * s->wo);
+    y_to_cn(dyt, dy, s);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->co, kk, (int)cols, 1.0f, dyt, (int)cols, col, (int)cols,
                 1.0f, dw, kk);
 }
@@ -223,12 +263,14 @@ static void cpu_bias_act_backward(float *dpre, float *db, const float *dout, con
 static void cpu_deconv_bias_act_forward(float *out, float *pre, const float *x, const float *w, const float *b,
                                         const struct lpc_conv_shape *s, int act) {
     cpu_conv2d_backward_data(pre, x, w, s);
-    cpu_bias_act_forward(out, pre, b, s->n, s->ci, s->h * s->w, act);
+    if (s->x_channels_last) cpu_bias_act_forward(out, pre, b, s->n * s->h * s->w, s->ci, 1, act);
+    else cpu_bias_act_forward(out, pre, b, s->n, s->ci, s->h * s->w, act);
 }
 
 static void cpu_act_conv2d_forward(float *y, float *dout, const float *pre, const float *w,
                                    const struct lpc_conv_shape *s, int act) {
-    cpu_bias_act_backward(dout, NULL, dout, pre, s->n, s->ci, s->h * s->w, act);
+    if (s->x_channels_last) cpu_bias_act_backward(dout, NULL, dout, pre, s->n * s->h * s->w, s->ci, 1, act);
+    else cpu_bias_act_backward(dout, NULL, dout, pre, s->n, s->ci, s->h * s->w, act);
     cpu_conv2d_forward(y, dout, w, s);
 }
 
