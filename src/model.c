@@ -185,9 +185,6 @@ static struct lpc_conv_shape with_batch(struct lpc_conv_shape s, int n) {
     return s;
 }
 
-/* a decoder layer's output as the bias and activation ops see it: [rows, channels, per_row] */
-static int out_rows(const struct lpc_layer *L, int n) { return L->conv.x_channels_last ? n * L->conv.h * L->conv.w : n; }
-static int out_per_row(const struct lpc_layer *L) { return L->conv.x_channels_last ? 1 : L->conv.h * L->conv.w; }
 
 void lpc_model_decode(struct lpc_model *m, const float *z, int n) {
     const struct lpc_backend *be = m->be;
@@ -227,8 +224,8 @@ void lpc_model_decoder_backward(struct lpc_model *m, float *grad_z, int n, int p
         } else {
             /* without an activation the gradient passes through unchanged: in place, nothing to copy */
             float *d_pre = L->act == LPC_ACT_NONE ? (float *)d_out : bufs[which];
-            be->bias_act_backward(d_pre, param_grads ? lpc_arena_grad(a, L->b) : NULL, d_out, L->pre, out_rows(L, n),
-                                  s.ci, out_per_row(L), L->act);
+            be->bias_act_backward(d_pre, param_grads ? lpc_arena_grad(a, L->b) : NULL, d_out, L->pre,
+                                  lpc_conv_x_rows(&s), s.ci, lpc_conv_x_per_row(&s), L->act);
             const float *layer_in = m->dec[i - 1].out;
             if (param_grads) be->conv2d_backward_filter(lpc_arena_grad(a, L->w), layer_in, d_pre, &s);
             be->conv2d_forward(d_in, d_pre, lpc_arena_param(a, L->w), &s);

@@ -23,6 +23,10 @@ struct lpc_conv_shape {
     int x_channels_last, y_channels_last;
 };
 int lpc_conv_out_size(int in, int k, int stride, int pad);
+/* a convolution's x side as the bias and activation ops see it, [rows, ci, per_row]: [n, ci, h*w], or
+ * [n*h*w, ci, 1] when it is channel-last */
+int lpc_conv_x_rows(const struct lpc_conv_shape *s);
+int lpc_conv_x_per_row(const struct lpc_conv_shape *s);
 
 enum lpc_act { LPC_ACT_NONE = -1 }; /* plus enum lpc_activation of config.h: relu, leaky_relu, silu */
 #define LPC_LEAKY_RELU_SLOPE 0.2f

@@ -13,6 +13,8 @@
 #include "lpc/pointwise.h"
 
 int lpc_conv_out_size(int in, int k, int stride, int pad) { return (in + 2 * pad - k) / stride + 1; }
+int lpc_conv_x_rows(const struct lpc_conv_shape *s) { return s->x_channels_last ? s->n * s->h * s->w : s->n; }
+int lpc_conv_x_per_row(const struct lpc_conv_shape *s) { return s->x_channels_last ? 1 : s->h * s->w; }
 
 /* ---- memory ---------------------------------------------------------------------------------- */
 /* Scratch memory for im2col and transposes; grows to the largest layer during the first step and is
@@ -263,14 +265,12 @@ static void cpu_bias_act_backward(float *dpre, float *db, const float *dout, con
 static void cpu_deconv_bias_act_forward(float *out, float *pre, const float *x, const float *w, const float *b,
                                         const struct lpc_conv_shape *s, int act) {
     cpu_conv2d_backward_data(pre, x, w, s);
-    if (s->x_channels_last) cpu_bias_act_forward(out, pre, b, s->n * s->h * s->w, s->ci, 1, act);
-    else cpu_bias_act_forward(out, pre, b, s->n, s->ci, s->h * s->w, act);
+    cpu_bias_act_forward(out, pre, b, lpc_conv_x_rows(s), s->ci, lpc_conv_x_per_row(s), act);
 }
 
 static void cpu_act_conv2d_forward(float *y, float *dout, const float *pre, const float *w,
                                    const struct lpc_conv_shape *s, int act) {
-    if (s->x_channels_last) cpu_bias_act_backward(dout, NULL, dout, pre, s->n * s->h * s->w, s->ci, 1, act);
-    else cpu_bias_act_backward(dout, NULL, dout, pre, s->n, s->ci, s->h * s->w, act);
+    cpu_bias_act_backward(dout, NULL, dout, pre, lpc_conv_x_rows(s), s->ci, lpc_conv_x_per_row(s), act);
     cpu_conv2d_forward(y, dout, w, s);
 }
 
