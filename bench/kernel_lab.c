@@ -147,7 +147,7 @@ struct layer_ctx { int op; struct lpc_conv_shape s; float *in, *w, *b, *pre, *ou
 static void layer_launch(void *c_) {
     struct layer_ctx *c = c_;
     if (c->op == 0) gpu->deconv_bias_act_forward(c->out, c->pre, c->in, c->w, c->b, &c->s, LPC_ACT_RELU);
-    else gpu->act_conv2d_forward(c->y, c->dout, c->pre, c->w, &c->s, LPC_ACT_RELU);
+    else gpu->act_conv2d_forward(c->y, c->dout, c->pre, c->w, &c->s, LPC_ACT_RELU, NULL, LPC_ACT_NONE);
 }
 
 static void lab_decoder_layer(int n, int cin, int cout, int side) {
@@ -158,7 +158,7 @@ static void lab_decoder_layer(int n, int cin, int cout, int side) {
     float *y = malloc(ny * sizeof(float)), *scratch = malloc(nx * sizeof(float));
     cpu->deconv_bias_act_forward(out, pre, in, w, b, &s, LPC_ACT_RELU);
     memcpy(scratch, dout, nx * sizeof(float));
-    cpu->act_conv2d_forward(y, scratch, pre, w, &s, LPC_ACT_RELU);
+    cpu->act_conv2d_forward(y, scratch, pre, w, &s, LPC_ACT_RELU, NULL, LPC_ACT_NONE);
     const char *names[2] = {"deconv_bias_act_forward", "act_conv2d_forward"};
     const int algos[5] = {LPC_CONV_IMPLICIT, LPC_CONV_GEMM, LPC_CONV_CUDNN, LPC_CONV_NHWC, LPC_CONV_DIRECT};
     const char *kinds[5] = {"implicit GEMM, one kernel", "GEMM + fused gather", "unfused: cuDNN + bias-activation kernel",

@@ -29,7 +29,10 @@
  * when the backend prefers them so: conv_algo = nhwc, or timed auto with TF32 math) run on the nhwc path
  * without that side's copy (act' in place, bias and activation by the bias-activation kernel), or on
  * cuDNN's legacy API with that side copied to NCHW (as backward-filter does); auto times both, the
- * deterministic rule takes the nhwc path. */
+ * deterministic rule takes the nhwc path. The chain's backward multiplies the gradient of such an
+ * activation by its act' where it is produced, in the forward convolution of the layer above (the
+ * act_below factor): on the nhwc path that is the epilogue of cuDNN's convolution; elsewhere a pass over
+ * the output after it. */
 #include <cuda_runtime.h>
 #include <stdio.h>
 #include <string.h>
@@ -61,14 +64,12 @@ struct channels_last_buffers {
     float *x, *y, *w;
 };
 static size_t aligned(size_t bytes) { return (bytes + 255) & ~(size_t)255; }
-static size_t x_elements(const struct lpc_conv_shape *s) { return (size_t)s->n * s->ci * s->h * s->w; }
-static size_t y_elements(const struct lpc_conv_shape *s) { return (size_t)s->n * s->co * s->ho * s->wo; }
-static size_t w_elements(const struct lpc_conv_shape *s) { return (size_t)s->co * s->ci * s->k * s->k; }
 
-static struct channels_last_buffers channels_last_for(int op, const struct lpc_conv_shape *s) {
-    const size_t cudnn = aligned(lpc_cudnn_graph_workspace(s, op == OP_BACKWARD_DATA));
-    const size_t x = aligned(x_elements(s) * sizeof(float)), y = aligned(y_elements(s) * sizeof(float));
-    const size_t w = w_elements(s) * sizeof(float);
+/* act_below: the act' factor the forward's cuDNN graph applies to y (LPC_ACT_NONE for none) */
+static struct channels_last_buffers channels_last_for(int op, const struct lpc_conv_shape *s, int act_below) {
+    const size_t cudnn = aligned(lpc_cudnn_graph_workspace(s, op == OP_BACKWARD_DATA, act_below));
+    const size_t x = aligned(lpc_conv_x_elements(s) * sizeof(float)), y = aligned(lpc_conv_y_elements(s) * sizeof(float));
+    const size_t w = lpc_conv_w_elements(s) * sizeof(float);
     char *base = lpc_cuda_workspace(cudnn + x + y + w);
     struct channels_last_buffers b = {base, (float *)(base + cudnn), (float *)(base + cudnn + x),
                                       (float *)(base + cudnn + x + y)};
@@ -82,18 +83,26 @@ struct nchw_buffers {
 };
 static struct nchw_buffers nchw_for(const struct lpc_conv_shape *s) {
     const struct lpc_conv_shape g = lpc_conv_geometry(s);
-    const size_t cudnn = aligned(lpc_cudnn_conv_workspace(&g)), x = aligned(x_elements(s) * sizeof(float));
-    char *base = lpc_cuda_workspace(cudnn + x + y_elements(s) * sizeof(float));
+    const size_t cudnn = aligned(lpc_cudnn_conv_workspace(&g)), x = aligned(lpc_conv_x_elements(s) * sizeof(float));
+    char *base = lpc_cuda_workspace(cudnn + x + lpc_conv_y_elements(s) * sizeof(float));
     struct nchw_buffers b = {(float *)(base + cudnn), (float *)(base + cudnn + x)};
     return b;
+}
+/* a side as NCHW: the tensor itself, or where the shape keeps that side channel-last its copy in `copy` */
+static const float *x_as_nchw(const float *x, const struct lpc_conv_shape *s, float *copy) {
+    if (!s->x_channels_last) return x;
+    lpc_cuda_from_channels_last(copy, NULL, x, NULL, LPC_ACT_NONE, s->n, s->ci, s->h * s->w);
+    return copy;
+}
+static const float *y_as_nchw(const float *y, const struct lpc_conv_shape *s, float *copy) {
+    if (!s->y_channels_last) return y;
+    lpc_cuda_from_channels_last(copy, NULL, y, NULL, LPC_ACT_NONE, s->n, s->co, s->ho * s->wo);
+    return copy;
 }
 
 /* a side kept channel-last by the caller (struct lpc_conv_shape): only cuDNN takes such shapes (the
  * legacy API on NCHW copies, or the graph API) */
 static int has_channels_last(const struct lpc_conv_shape *s) { return s->x_channels_last || s->y_channels_last; }
-/* the x side [n, ci, h*w] as the bias and activation kernels see it: channel-last is [n*h*w, ci, 1] */
-static int x_rows(const struct lpc_conv_shape *s) { return s->x_channels_last ? s->n * s->h * s->w : s->n; }
-static int x_per_row(const struct lpc_conv_shape *s) { return s->x_channels_last ? 1 : s->h * s->w; }
 
 static int path_fits(int path, const struct lpc_conv_shape *s) {
     const size_t limit = (size_t)1 << 31;
@@ -101,15 +110,38 @@ static int path_fits(int path, const struct lpc_conv_shape *s) {
     if (path == LPC_CONV_GEMM) return lpc_gemm_conv_fits(s);
     if (path == LPC_CONV_IMPLICIT) return lpc_implicit_conv_fits(s);
     if (path == LPC_CONV_DIRECT) return lpc_direct_conv_fits(s);
-    if (path == LPC_CONV_NHWC) return x_elements(s) < limit && y_elements(s) < limit && w_elements(s) < limit;
+    if (path == LPC_CONV_NHWC)
+        return lpc_conv_x_elements(s) < limit && lpc_conv_y_elements(s) < limit && lpc_conv_w_elements(s) < limit;
     return 1;
 }
 
-static void reserve(int path, int op, const struct lpc_conv_shape *s) {
+/* one call of a convolution op as the model makes it: plain, or the decoder layer's fused op
+ * (act, act_below != LPC_ACT_NONE or bias set): OP_BACKWARD_DATA: pre = conv + bias, out = act(pre);
+ * OP_FORWARD: out = conv(in * act'(pre)) * act_below'(pre_below), where cuDNN's path multiplies `in` in
+ * place (scratch) */
+struct conv_call {
+    int op;
+    float *out, *in, *pre;
+    const float *w, *bias;
+    int act;
+    const float *pre_below;
+    int act_below;
+};
+
+static int is_fused(const struct conv_call *c) {
+    return c->act != LPC_ACT_NONE || c->bias || c->act_below != LPC_ACT_NONE;
+}
+/* the act' factor of a forward that the nhwc path's cuDNN graph applies: where y is channel-last, as
+ * pre_below is then (else a pass after the copy back applies it) */
+static int graph_act_below(const struct conv_call *c, const struct lpc_conv_shape *s) {
+    return c->op == OP_FORWARD && s->y_channels_last ? c->act_below : LPC_ACT_NONE;
+}
+
+static void reserve(int path, const struct conv_call *c, const struct lpc_conv_shape *s) {
     if (path == LPC_CONV_CUDNN && has_channels_last(s)) nchw_for(s);
     if (path == LPC_CONV_GEMM) cols_for(s);
     if (path == LPC_CONV_IMPLICIT) partials_for(s);
-    if (path == LPC_CONV_NHWC) channels_last_for(op, s);
+    if (path == LPC_CONV_NHWC) channels_last_for(c->op, s, graph_act_below(c, s));
 }
 
 static const char *path_name(int path) {
@@ -136,18 +168,6 @@ static struct choice *choice_for(const struct lpc_conv_shape *s) {
     for (int i = 0; i < OP_COUNT; i++) c->path[i][0] = c->path[i][1] = -1;
     return c;
 }
-
-/* one call of a convolution op as the model makes it: plain, or the decoder layer's fused op
- * (act != LPC_ACT_NONE or bias set): OP_BACKWARD_DATA: pre = conv + bias, out = act(pre);
- * OP_FORWARD: out = conv(in * act'(pre)), where cuDNN's path multiplies `in` in place (scratch) */
-struct conv_call {
-    int op;
-    float *out, *in, *pre;
-    const float *w, *bias;
-    int act;
-};
-
-static int is_fused(const struct conv_call *c) { return c->act != LPC_ACT_NONE || c->bias; }
 
 /* Filters in channel-last order kept while the parameters are fixed (lpc_cuda_params_fixed_begin ..
  * _end: the chain's steps, each of which reads every decoder filter twice): copied at their first use
@@ -178,7 +198,7 @@ static struct fixed_filter *fixed_filter_for(const float *w, const struct lpc_co
     if (n_fixed_filters == MAX_FIXED_FILTERS || capturing != cudaStreamCaptureStatusNone) return NULL;
     struct fixed_filter *f = &fixed_filters[n_fixed_filters++];
     *f = (struct fixed_filter){w, s->co, s->ci, s->k, NULL, 0};
-    LPC_CHECK_CUDA(cudaMalloc((void **)&f->copy, w_elements(s) * sizeof(float)));
+    LPC_CHECK_CUDA(cudaMalloc((void **)&f->copy, lpc_conv_w_elements(s) * sizeof(float)));
     return f;
 }
 
@@ -195,15 +215,17 @@ static const float *channels_last_filter(const float *w, const struct lpc_conv_s
 /* the call on the nhwc path: the filter and the NCHW sides copied to channel-last order (the input times
  * act'(pre) for the fused forward), cuDNN on them, an NCHW output copied back (plus bias and activation).
  * Sides the caller keeps channel-last are used as they are: act' is then applied in place (the fused
- * forward's input is scratch), and bias and activation after cuDNN wrote pre. */
+ * forward's input is scratch), and bias and activation after cuDNN wrote pre; the forward's act_below
+ * factor on a channel-last y is cuDNN's epilogue. */
 static void run_channels_last(const struct conv_call *c, const struct lpc_conv_shape *s) {
-    const struct channels_last_buffers b = channels_last_for(c->op, s);
+    const int act_below = graph_act_below(c, s);
+    const struct channels_last_buffers b = channels_last_for(c->op, s, act_below);
     const float *w = channels_last_filter(c->w, s, b.w);
     if (c->op == OP_FORWARD) {
         float *x = c->in, *y = s->y_channels_last ? c->out : b.y;
         if (!s->x_channels_last) lpc_cuda_to_channels_last(x = b.x, c->in, c->pre, c->act, s->n, s->ci, s->h * s->w);
-        else if (c->pre) lpc_cuda_bias_act_backward(x, NULL, x, c->pre, x_rows(s), s->ci, 1, c->act);
-        lpc_cudnn_graph_forward(y, x, w, s, b.cudnn);
+        else if (c->act != LPC_ACT_NONE) lpc_cuda_bias_act_backward(x, NULL, x, c->pre, lpc_conv_x_rows(s), s->ci, 1, c->act);
+        lpc_cudnn_graph_forward(y, x, w, c->pre_below, act_below, s, b.cudnn);
         if (!s->y_channels_last)
             lpc_cuda_from_channels_last(c->out, NULL, b.y, NULL, LPC_ACT_NONE, s->n, s->co, s->ho * s->wo);
     } else {
@@ -215,7 +237,7 @@ static void run_channels_last(const struct conv_call *c, const struct lpc_conv_s
             lpc_cuda_from_channels_last(c->out, c->pre, b.x, c->bias, c->act, s->n, s->ci, s->h * s->w);
         } else if (is_fused(c)) {
             lpc_cudnn_graph_backward_data(c->pre, dy, w, s, b.cudnn);
-            lpc_cuda_bias_act_forward(c->out, c->pre, c->bias, x_rows(s), s->ci, 1, c->act);
+            lpc_cuda_bias_act_forward(c->out, c->pre, c->bias, lpc_conv_x_rows(s), s->ci, 1, c->act);
         } else {
             lpc_cudnn_graph_backward_data(c->out, dy, w, s, b.cudnn);
         }
@@ -226,25 +248,31 @@ static void run_cudnn_on_nchw_copies(const struct conv_call *c, const struct lpc
     const struct lpc_conv_shape g = lpc_conv_geometry(s);
     const struct nchw_buffers b = nchw_for(s);
     if (c->op == OP_FORWARD) {
-        float *x = c->in, *y = s->y_channels_last ? b.y : c->out;
-        if (c->pre) lpc_cuda_bias_act_backward(x, NULL, x, c->pre, x_rows(s), s->ci, x_per_row(s), c->act);
-        if (s->x_channels_last)
-            lpc_cuda_from_channels_last(x = b.x, NULL, c->in, NULL, LPC_ACT_NONE, s->n, s->ci, s->h * s->w);
-        lpc_cudnn_conv_forward(y, x, c->w, &g);
+        float *y = s->y_channels_last ? b.y : c->out;
+        if (c->act != LPC_ACT_NONE)
+            lpc_cuda_bias_act_backward(c->in, NULL, c->in, c->pre, lpc_conv_x_rows(s), s->ci, lpc_conv_x_per_row(s), c->act);
+        lpc_cudnn_conv_forward(y, x_as_nchw(c->in, s, b.x), c->w, &g);
         if (s->y_channels_last) lpc_cuda_to_channels_last(c->out, b.y, NULL, LPC_ACT_NONE, s->n, s->co, s->ho * s->wo);
     } else {
-        const float *dy = c->in;
         float *dx = is_fused(c) ? c->pre : c->out;
-        if (s->y_channels_last)
-            lpc_cuda_from_channels_last(b.y, NULL, c->in, NULL, LPC_ACT_NONE, s->n, s->co, s->ho * s->wo), dy = b.y;
-        lpc_cudnn_conv_backward_data(s->x_channels_last ? b.x : dx, dy, c->w, &g);
+        lpc_cudnn_conv_backward_data(s->x_channels_last ? b.x : dx, y_as_nchw(c->in, s, b.y), c->w, &g);
         if (s->x_channels_last) lpc_cuda_to_channels_last(dx, b.x, NULL, LPC_ACT_NONE, s->n, s->ci, s->h * s->w);
-        if (is_fused(c)) lpc_cuda_bias_act_forward(c->out, c->pre, c->bias, x_rows(s), s->ci, x_per_row(s), c->act);
+        if (is_fused(c))
+            lpc_cuda_bias_act_forward(c->out, c->pre, c->bias, lpc_conv_x_rows(s), s->ci, lpc_conv_x_per_row(s), c->act);
     }
 }
 
 static void run(const struct conv_call *c, int path, const struct lpc_conv_shape *s) {
     const int fused = is_fused(c);
+    /* the forward's act_below factor: cuDNN's epilogue on the nhwc path with y channel-last, else a pass
+     * over y after the convolution (elementwise: y's layout does not matter) */
+    if (c->op == OP_FORWARD && c->act_below != LPC_ACT_NONE && !(path == LPC_CONV_NHWC && s->y_channels_last)) {
+        struct conv_call plain = *c;
+        plain.pre_below = NULL, plain.act_below = LPC_ACT_NONE;
+        run(&plain, path, s);
+        lpc_cuda_bias_act_backward(c->out, NULL, c->out, c->pre_below, s->n, s->co, s->ho * s->wo, c->act_below);
+        return;
+    }
     if (path == LPC_CONV_NHWC) {
         run_channels_last(c, s);
     } else if (path == LPC_CONV_CUDNN && has_channels_last(s)) {
@@ -257,7 +285,8 @@ static void run(const struct conv_call *c, int path, const struct lpc_conv_shape
         } else if (path == LPC_CONV_DIRECT) {
             lpc_direct_conv_forward(c->out, c->in, c->pre, c->act, s, c->w);
         } else {
-            if (fused) lpc_cuda_bias_act_backward(c->in, NULL, c->in, c->pre, s->n, s->ci, s->h * s->w, c->act);
+            if (c->act != LPC_ACT_NONE)
+                lpc_cuda_bias_act_backward(c->in, NULL, c->in, c->pre, s->n, s->ci, s->h * s->w, c->act);
             lpc_cudnn_conv_forward(c->out, c->in, c->w, s);
         }
     } else {
@@ -313,7 +342,7 @@ static int deterministic_path(int op, const struct lpc_conv_shape *s) {
     if (lpc_direct_conv_fits(s) && (op == OP_BACKWARD_DATA || (size_t)s->n * s->h * s->w >= DIRECT_RULE_PIXELS))
         return LPC_CONV_DIRECT;
     if (has_channels_last(s)) return LPC_CONV_NHWC;
-    if (lpc_cuda.tf32 && (op == OP_BACKWARD_DATA ? x_elements(s) >= NHWC_RULE_ELEMENTS : s->ci >= NHWC_RULE_CHANNELS))
+    if (lpc_cuda.tf32 && (op == OP_BACKWARD_DATA ? lpc_conv_x_elements(s) >= NHWC_RULE_ELEMENTS : s->ci >= NHWC_RULE_CHANNELS))
         return LPC_CONV_NHWC;
     return !lpc_cuda.tf32 && s->ci > 4 ? LPC_CONV_IMPLICIT : LPC_CONV_GEMM;
 }
@@ -337,10 +366,10 @@ static int path_for(const struct conv_call *call, const struct lpc_conv_shape *s
         int want = lpc_cuda.conv_algo;
         if (want == LPC_CONV_AUTO) want = deterministic_path(op, s);
         *path = path_fits(want, s) ? want : LPC_CONV_CUDNN;
-        reserve(*path, op, s);
+        reserve(*path, call, s);
         return *path;
     }
-    const size_t in_bytes = (op == OP_FORWARD ? x_elements(s) : y_elements(s)) * sizeof(float);
+    const size_t in_bytes = (op == OP_FORWARD ? lpc_conv_x_elements(s) : lpc_conv_y_elements(s)) * sizeof(float);
     struct conv_call timed = *call;
     LPC_CHECK_CUDA(cudaMalloc((void **)&timed.in, in_bytes));
     LPC_CHECK_CUDA(cudaMemcpyAsync(timed.in, call->in, in_bytes, cudaMemcpyDeviceToDevice, (cudaStream_t)lpc_cuda.stream));
@@ -353,7 +382,7 @@ static int path_for(const struct conv_call *call, const struct lpc_conv_shape *s
         /* with fp32 math cuDNN has only CUDA-core engines for channel-last tensors: 1.3-8x slower than the
          * best other path on all 48 calls of the benchmark rows timed (bench/RESULTS.md, 2026-11-29) */
         if (candidates[i] == LPC_CONV_NHWC && !lpc_cuda.tf32) continue;
-        reserve(candidates[i], op, s);
+        reserve(candidates[i], call, s);
         const float t = time_path(&timed, candidates[i], s);
         if (*path < 0 || t < best) *path = candidates[i], best = t;
         if (used < (int)sizeof report)
@@ -372,12 +401,14 @@ static int path_for(const struct conv_call *call, const struct lpc_conv_shape *s
 static void convolve(const struct conv_call *c, const struct lpc_conv_shape *s) { run(c, path_for(c, s), s); }
 
 void lpc_cuda_conv2d_forward(float *y, const float *x, const float *w, const struct lpc_conv_shape *s) {
-    const struct conv_call c = {OP_FORWARD, y, (float *)x, NULL, w, NULL, LPC_ACT_NONE};
+    const struct conv_call c = {.op = OP_FORWARD, .out = y, .in = (float *)x, .w = w, .act = LPC_ACT_NONE,
+                                .act_below = LPC_ACT_NONE};
     convolve(&c, s);
 }
 
 void lpc_cuda_conv2d_backward_data(float *dx, const float *dy, const float *w, const struct lpc_conv_shape *s) {
-    const struct conv_call c = {OP_BACKWARD_DATA, dx, (float *)dy, NULL, w, NULL, LPC_ACT_NONE};
+    const struct conv_call c = {.op = OP_BACKWARD_DATA, .out = dx, .in = (float *)dy, .w = w, .act = LPC_ACT_NONE,
+                                .act_below = LPC_ACT_NONE};
     convolve(&c, s);
 }
 
@@ -388,21 +419,19 @@ void lpc_cuda_conv2d_backward_filter(float *dw, const float *dy, const float *x,
     }
     const struct lpc_conv_shape g = lpc_conv_geometry(s);
     const struct nchw_buffers b = nchw_for(s);
-    if (s->x_channels_last)
-        lpc_cuda_from_channels_last(b.x, NULL, x, NULL, LPC_ACT_NONE, s->n, s->ci, s->h * s->w), x = b.x;
-    if (s->y_channels_last)
-        lpc_cuda_from_channels_last(b.y, NULL, dy, NULL, LPC_ACT_NONE, s->n, s->co, s->ho * s->wo), dy = b.y;
-    lpc_cudnn_conv_backward_filter(dw, dy, x, &g);
+    lpc_cudnn_conv_backward_filter(dw, y_as_nchw(dy, s, b.y), x_as_nchw(x, s, b.x), &g);
 }
 
 void lpc_cuda_deconv_bias_act_forward(float *out, float *pre, const float *x, const float *w, const float *b,
                                       const struct lpc_conv_shape *s, int act) {
-    const struct conv_call c = {OP_BACKWARD_DATA, out, (float *)x, pre, w, b, act};
+    const struct conv_call c = {.op = OP_BACKWARD_DATA, .out = out, .in = (float *)x, .pre = pre, .w = w, .bias = b,
+                                .act = act, .act_below = LPC_ACT_NONE};
     convolve(&c, s);
 }
 
 void lpc_cuda_act_conv2d_forward(float *y, float *dout, const float *pre, const float *w,
-                                 const struct lpc_conv_shape *s, int act) {
-    const struct conv_call c = {OP_FORWARD, y, dout, (float *)pre, w, NULL, act};
+                                 const struct lpc_conv_shape *s, int act, const float *pre_below, int act_below) {
+    const struct conv_call c = {.op = OP_FORWARD, .out = y, .in = dout, .pre = (float *)pre, .w = w, .act = act,
+                                .pre_below = pre_below, .act_below = act_below};
     convolve(&c, s);
 }

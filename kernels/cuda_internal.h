@@ -62,7 +62,7 @@ void lpc_cuda_conv2d_backward_filter(float *dw, const float *dy, const float *x,
 void lpc_cuda_deconv_bias_act_forward(float *out, float *pre, const float *x, const float *w, const float *b,
                                       const struct lpc_conv_shape *s, int act);
 void lpc_cuda_act_conv2d_forward(float *y, float *dout, const float *pre, const float *w,
-                                 const struct lpc_conv_shape *s, int act);
+                                 const struct lpc_conv_shape *s, int act, const float *pre_below, int act_below);
 /* the window in which conv.c keeps the channel-last path's filter copies (contract in lpc/ops.h) */
 void lpc_cuda_params_fixed_begin(void);
 void lpc_cuda_params_fixed_end(void);
@@ -97,6 +97,10 @@ static inline struct lpc_conv_shape lpc_conv_geometry(const struct lpc_conv_shap
     g.x_channels_last = g.y_channels_last = 0;
     return g;
 }
+/* elements of a shape's x, y and filter tensors */
+static inline size_t lpc_conv_x_elements(const struct lpc_conv_shape *s) { return (size_t)s->n * s->ci * s->h * s->w; }
+static inline size_t lpc_conv_y_elements(const struct lpc_conv_shape *s) { return (size_t)s->n * s->co * s->ho * s->wo; }
+static inline size_t lpc_conv_w_elements(const struct lpc_conv_shape *s) { return (size_t)s->co * s->ci * s->k * s->k; }
 /* kernels/conv_cudnn.c: cuDNN's legacy API on NCHW tensors; workspace: lpc_cudnn_conv_workspace(s) bytes
  * (which makes the shape's plan: outside graph capture the first time) */
 size_t lpc_cudnn_conv_workspace(const struct lpc_conv_shape *s);
@@ -104,10 +108,13 @@ void lpc_cudnn_conv_forward(float *y, const float *x, const float *w, const stru
 void lpc_cudnn_conv_backward_data(float *dx, const float *dy, const float *w, const struct lpc_conv_shape *s);
 void lpc_cudnn_conv_backward_filter(float *dw, const float *dy, const float *x, const struct lpc_conv_shape *s);
 /* kernels/conv_cudnn_graph.c: cuDNN's graph API on channel-last tensors [n, h, w, c] and [co, k, k, ci]
- * filters; workspace: lpc_cudnn_graph_workspace(s, backward_data) bytes (which makes the plan: outside
- * graph capture the first time) */
-size_t lpc_cudnn_graph_workspace(const struct lpc_conv_shape *s, int backward_data);
-void lpc_cudnn_graph_forward(float *y, const float *x, const float *w, const struct lpc_conv_shape *s, void *workspace);
+ * filters; workspace: lpc_cudnn_graph_workspace(s, backward_data, act_below) bytes (which makes the
+ * plan: outside graph capture the first time). The forward multiplies y by act_below'(pre_below) (a
+ * channel-last tensor of y's size; act_below LPC_ACT_NONE: no factor), in the convolution's epilogue
+ * where an engine runs it so, else in a pass over y after it. */
+size_t lpc_cudnn_graph_workspace(const struct lpc_conv_shape *s, int backward_data, int act_below);
+void lpc_cudnn_graph_forward(float *y, const float *x, const float *w, const float *pre_below, int act_below,
+                             const struct lpc_conv_shape *s, void *workspace);
 void lpc_cudnn_graph_backward_data(float *dx, const float *dy, const float *w, const struct lpc_conv_shape *s,
                                    void *workspace);
 /* kernels/layout.cu: batched [rows, cols] <-> [cols, rows] copies for the channel-last path.

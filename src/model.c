@@ -218,9 +218,15 @@ void lpc_model_decoder_backward(struct lpc_model *m, float *grad_z, int n, int p
         struct lpc_layer *L = &m->dec[i];
         struct lpc_conv_shape s = with_batch(L->conv, n);
         float *d_in = bufs[which ^ 1];
-        if (!param_grads && L->act != LPC_ACT_NONE) {
-            /* the chain's steps: activation backward and convolution in one op; d_out is scratch */
-            be->act_conv2d_forward(d_in, (float *)d_out, L->pre, lpc_arena_param(a, L->w), &s, L->act);
+        if (!param_grads) {
+            /* the chain's steps: activation backward and convolution in one op; d_out is scratch. An
+             * activation kept channel-last gets its act' from the convolution that produces its gradient
+             * (the layer above, on the way out), not from the one that consumes it. */
+            const struct lpc_layer *below = &m->dec[i - 1];
+            const int act = s.x_channels_last ? LPC_ACT_NONE : L->act;
+            const int act_below = s.y_channels_last ? below->act : LPC_ACT_NONE;
+            be->act_conv2d_forward(d_in, (float *)d_out, L->pre, lpc_arena_param(a, L->w), &s, act,
+                                   act_below == LPC_ACT_NONE ? NULL : below->pre, act_below);
         } else {
             /* without an activation the gradient passes through unchanged: in place, nothing to copy */
             float *d_pre = L->act == LPC_ACT_NONE ? (float *)d_out : bufs[which];

@@ -159,11 +159,14 @@ static void check_fixed_filters(struct lpc_conv_shape sh, uint64_t *s) {
     free(x), free(dy), free(ref), free(got);
 }
 
-/* The decoder's fused layer ops against the CPU's unfused sequence, for the given activations. */
+/* The decoder's fused layer ops against the CPU's unfused sequence, for the given activations; the
+ * chain's backward also with the act' of the layer below applied to its output (the next activation of
+ * the list, or the same where it has one). */
 static void check_decoder_layer(struct lpc_conv_shape sh, uint64_t *s, const int *acts, int n_acts) {
     sh.ho = lpc_conv_out_size(sh.h, sh.k, sh.stride, sh.pad), sh.wo = lpc_conv_out_size(sh.w, sh.k, sh.stride, sh.pad);
     size_t nx = (size_t)sh.n * sh.ci * sh.h * sh.w, ny = (size_t)sh.n * sh.co * sh.ho * sh.wo, nw = (size_t)sh.co * sh.ci * sh.k * sh.k;
     float *in = rnd(ny, s, 1), *w = rnd(nw, s, 1), *b = rnd(sh.ci, s, 1), *dout = rnd(nx, s, 1);
+    float *pre_below = rnd(ny, s, 2), *d_pre_below = gpu_buffer(ny, pre_below);
     float *pre = malloc(sizeof(float) * nx), *out = malloc(sizeof(float) * nx), *tmp = malloc(sizeof(float) * nx);
     float *got = malloc(sizeof(float) * (nx > ny ? nx : ny)), *dy = malloc(sizeof(float) * ny);
     float *d_in = gpu_buffer(ny, in), *d_w = gpu_buffer(nw, w), *d_b = gpu_buffer(sh.ci, b);
@@ -180,15 +183,25 @@ static void check_decoder_layer(struct lpc_conv_shape sh, uint64_t *s, const int
         compare(what, got, out, nx, conv_nse);
         snprintf(what, sizeof what, "act_conv2d_forward n%d %d->%d %dx%d act %d", sh.n, sh.ci, sh.co, sh.h, sh.w, act);
         memcpy(tmp, dout, sizeof(float) * nx);
-        cpu->act_conv2d_forward(dy, tmp, pre, w, &sh, act);
+        cpu->act_conv2d_forward(dy, tmp, pre, w, &sh, act, NULL, LPC_ACT_NONE);
         /* the CPU's pre on both sides: where a pre-activation rounds to the other side of a kink,
          * act' would differ and the comparison would measure that instead of the op */
         float *d_dout = gpu_buffer(nx, dout), *d_dy = gpu_buffer(ny, NULL), *d_pre_ref = gpu_buffer(nx, pre);
-        gpu->act_conv2d_forward(d_dy, d_dout, d_pre_ref, d_w, &sh, act);
+        gpu->act_conv2d_forward(d_dy, d_dout, d_pre_ref, d_w, &sh, act, NULL, LPC_ACT_NONE);
+        gpu_fetch(got, d_dy, ny, what);
+        compare(what, got, dy, ny, conv_nse);
+        const int act_below = acts[(a + 1) % n_acts];
+        if (act_below == LPC_ACT_NONE) continue;
+        snprintf(what, sizeof what, "act_conv2d_forward n%d %d->%d %dx%d act %d, act below %d", sh.n, sh.ci, sh.co, sh.h,
+                 sh.w, act, act_below);
+        memcpy(tmp, dout, sizeof(float) * nx);
+        cpu->act_conv2d_forward(dy, tmp, pre, w, &sh, act, pre_below, act_below);
+        gpu->upload(d_dout, dout, sizeof(float) * nx);
+        gpu->act_conv2d_forward(d_dy, d_dout, d_pre_ref, d_w, &sh, act, d_pre_below, act_below);
         gpu_fetch(got, d_dy, ny, what);
         compare(what, got, dy, ny, conv_nse);
     }
-    free(in), free(w), free(b), free(dout), free(pre), free(out), free(tmp), free(got), free(dy);
+    free(in), free(w), free(b), free(dout), free(pre), free(out), free(tmp), free(got), free(dy), free(pre_below);
 }
 
 /* The decoder's fused dense ops against the CPU's unfused sequence, for every activation; the

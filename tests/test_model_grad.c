@@ -154,6 +154,18 @@ static void check_channels_last(void) {
     CHECK(memcmp(m.mu, nchw.mu, sizeof(float) * B * m.dim) == 0, "channel-last decoder: mu differs from NCHW");
     CHECK(memcmp(m.logp, nchw.logp, sizeof(float) * B) == 0, "channel-last decoder: log p differs from NCHW");
     CHECK(memcmp(m.grad_z, nchw.grad_z, sizeof(float) * B * D) == 0, "channel-last decoder: grad z differs");
+    /* the chain's backward (no parameter gradients; the channel-last activation's act' applied by the
+     * convolution that produces its gradient) gives the same grad z, bitwise, in either layout */
+    float grad_z_params[B * 3];
+    memcpy(grad_z_params, nchw.grad_z, sizeof(float) * B * D);
+    for (int k = 0; k < 2; k++) {
+        lpc_model_likelihood(both[k], both[k]->logp, x, B, 0);
+        lpc_model_decoder_backward(both[k], both[k]->grad_z, B, 0);
+    }
+    CHECK(memcmp(nchw.grad_z, grad_z_params, sizeof(float) * B * D) == 0,
+          "NCHW decoder: the chain's grad z differs from the one with parameter gradients");
+    CHECK(memcmp(m.grad_z, grad_z_params, sizeof(float) * B * D) == 0,
+          "channel-last decoder: the chain's grad z differs from NCHW");
     const int n_dec = m.arena.table.count - (m.n_conv + 1) * 2;
     for (int k = 0; k < n_dec; k++) {
         const float *g = lpc_arena_grad(&m.arena, k), *ref = lpc_arena_grad(&nchw.arena, k);

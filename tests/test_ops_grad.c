@@ -15,6 +15,7 @@
 
 #include "lpc/config.h"
 #include "lpc/ops.h"
+#include "lpc/pointwise.h"
 #include "testutil.h"
 
 #define H 1e-2
@@ -167,14 +168,22 @@ static void check_conv_layouts(struct lpc_conv_shape s, uint64_t *seed) {
     /* the NCHW results */
     float *y_ref = malloc(sizeof(float) * ny), *dx_ref = malloc(sizeof(float) * nx), *dw_ref = malloc(sizeof(float) * nw);
     float *out_ref = malloc(sizeof(float) * nx), *pre_ref = malloc(sizeof(float) * nx), *yf_ref = malloc(sizeof(float) * ny);
-    float *scratch = malloc(sizeof(float) * nx);
+    float *scratch = malloc(sizeof(float) * nx), *pre_below = malloc(sizeof(float) * ny), *yb_ref = malloc(sizeof(float) * ny);
+    test_fill(pre_below, ny, seed, 1);
     be->conv2d_forward(y_ref, x, w, &s);
     be->conv2d_backward_data(dx_ref, dy, w, &s);
     memcpy(dw_ref, dw0, sizeof(float) * nw);
     be->conv2d_backward_filter(dw_ref, dy, x, &s);
     be->deconv_bias_act_forward(out_ref, pre_ref, dy, w, b, &s, LPC_ACT_SILU);
     memcpy(scratch, x, sizeof(float) * nx);
-    be->act_conv2d_forward(yf_ref, scratch, pre_nchw, w, &s, LPC_ACT_SILU);
+    be->act_conv2d_forward(yf_ref, scratch, pre_nchw, w, &s, LPC_ACT_SILU, NULL, LPC_ACT_NONE);
+    /* with the act' of the layer below applied on the way out: the same output times that factor */
+    memcpy(scratch, x, sizeof(float) * nx);
+    be->act_conv2d_forward(yb_ref, scratch, pre_nchw, w, &s, LPC_ACT_SILU, pre_below, LPC_ACT_LEAKY_RELU);
+    size_t off = 0;
+    for (size_t i = 0; i < ny; i++) off += yb_ref[i] != yf_ref[i] * lpc_pw_act_derivative(pre_below[i], LPC_ACT_LEAKY_RELU);
+    CHECK(off == 0, "act_conv2d_forward with act_below: %zu of %zu values are not the output times act'(pre_below)", off,
+          ny);
     for (int layout = 1; layout < 4; layout++) {
         struct lpc_conv_shape t = s;
         t.x_channels_last = layout & 1, t.y_channels_last = layout >> 1;
@@ -191,12 +200,16 @@ static void check_conv_layouts(struct lpc_conv_shape s, uint64_t *seed) {
         be->deconv_bias_act_forward(tout, tpre_out, tdy, w, b, &t, LPC_ACT_SILU);
         expect_same("deconv_bias_act_forward out", tout, out_ref, &t, 1);
         expect_same("deconv_bias_act_forward pre", tpre_out, pre_ref, &t, 1);
-        be->act_conv2d_forward(ty, tx, tpre, w, &t, LPC_ACT_SILU); /* tx is scratch from here */
+        float *tx2 = in_layout(x, &t, 1), *tpre_below = in_layout(pre_below, &t, 0);
+        be->act_conv2d_forward(ty, tx, tpre, w, &t, LPC_ACT_SILU, NULL, LPC_ACT_NONE); /* tx is scratch from here */
         expect_same("act_conv2d_forward", ty, yf_ref, &t, 0);
+        be->act_conv2d_forward(ty, tx2, tpre, w, &t, LPC_ACT_SILU, tpre_below, LPC_ACT_LEAKY_RELU);
+        expect_same("act_conv2d_forward with act_below", ty, yb_ref, &t, 0);
         free(tx), free(tdy), free(tpre), free(ty), free(tdx), free(tdw), free(tout), free(tpre_out);
+        free(tx2), free(tpre_below);
     }
     free(x), free(w), free(dy), free(b), free(pre_nchw), free(dw0), free(y_ref), free(dx_ref), free(dw_ref);
-    free(out_ref), free(pre_ref), free(yf_ref), free(scratch);
+    free(out_ref), free(pre_ref), free(yf_ref), free(scratch), free(pre_below), free(yb_ref);
 }
 
 /* ---- bias + activation ---- */

@@ -90,9 +90,13 @@ struct lpc_backend {
     void (*deconv_bias_act_forward)(float *out, float *pre, const float *x, const float *w, const float *b,
                                     const struct lpc_conv_shape *s, int act);
     /* Its backward to the layer's input when no parameter gradient is wanted (the chain's steps):
-     * y = conv2d_forward(dout * act'(pre), w). dout is scratch: its contents afterwards are unspecified. */
+     * y = conv2d_forward(dout * act'(pre), w) * act_below'(pre_below), where pre_below (y's size and
+     * layout) is the pre-activation of the layer below, whose act' the op may so apply on the way out
+     * (into cuDNN's epilogue on CUDA's channel-last path); either activation may be LPC_ACT_NONE (no
+     * factor; its pre is then not read and may be NULL). dout is scratch: its contents afterwards are
+     * unspecified. */
     void (*act_conv2d_forward)(float *y, float *dout, const float *pre, const float *w,
-                               const struct lpc_conv_shape *s, int act);
+                               const struct lpc_conv_shape *s, int act, const float *pre_below, int act_below);
 
     /* bias + activation over [n, c, hw]: pre += b (in place), out = act(pre); out may equal pre only
      * for act = LPC_ACT_NONE. Backward: dpre = dout * act'(pre), db += sum of dpre (db may be NULL); dpre

@@ -269,9 +269,11 @@ static void cpu_deconv_bias_act_forward(float *out, float *pre, const float *x, 
 }
 
 static void cpu_act_conv2d_forward(float *y, float *dout, const float *pre, const float *w,
-                                   const struct lpc_conv_shape *s, int act) {
+                                   const struct lpc_conv_shape *s, int act, const float *pre_below, int act_below) {
     cpu_bias_act_backward(dout, NULL, dout, pre, lpc_conv_x_rows(s), s->ci, lpc_conv_x_per_row(s), act);
     cpu_conv2d_forward(y, dout, w, s);
+    /* elementwise, so the y side's layout does not matter */
+    cpu_bias_act_backward(y, NULL, y, pre_below, s->n, s->co, s->ho * s->wo, act_below);
 }
 
 static void cpu_dense_bias_act_forward(float *y, float *pre, const float *x, const float *w, const float *b, int n,
