@@ -3,10 +3,14 @@
 # the GPU parity tests, compute-sanitizer (memcheck and racecheck on a short benchmark run, memcheck on
 # a short training run with sample grids), and the benchmarks; logs and JSON go to OUT_DIR. The ctest
 # files of a build made on another machine point at its paths, so the test programs are run directly.
-# usage: bench/device.sh BUILD_DIR OUT_DIR [quick]
+# usage: bench/device.sh BUILD_DIR OUT_DIR [PART]
+#   PART: all (default), checks (tests, kernel lab, sanitizers), bench (the benchmark table), or quick
+#   (everything, the benchmarks on cifar32 batch 64 only); a full run takes about ten minutes on an H200
 set -uo pipefail
 BUILD=$(realpath "$1")
 OUT=$2
+PART=${3:-all}
+case $PART in all | checks | bench | quick) ;; *) echo "device.sh: PART must be all, checks, bench or quick" >&2; exit 2 ;; esac
 mkdir -p "$OUT"
 # the NVIDIA libraries for lpc: the CUDA toolkit's, or the ones PyTorch's wheels bring; PyTorch itself
 # keeps the environment it came with (its own cuDNN)
@@ -25,6 +29,8 @@ LPC=$BUILD/lpc
 } >"$OUT/environment.txt" 2>&1
 cat "$OUT/environment.txt"
 
+gpu_rc=0
+if [ "$PART" != bench ]; then
 echo "== GPU parity tests"
 "$BUILD/tests/test_gpu" 2>&1 | tee "$OUT/test_gpu.log"
 gpu_rc=${PIPESTATUS[0]}
@@ -78,12 +84,14 @@ PY
     tail -2 "$OUT/sanitizer_train.log"
     rm -rf "$fixture"
 fi
+fi
+[ "$PART" = checks ] && exit $gpu_rc
 
 echo "== benchmarks: lpc and the PyTorch twin (bench/reference/lpc_torch.py)"
 : >"$OUT/bench.jsonl"
 HERE=$(dirname "$0")
 rows=("cifar32 64" "cifar32 256" "celeba64 64" "celeba64 256")
-[ "${3:-}" = quick ] && rows=("cifar32 64")
+[ "$PART" = quick ] && rows=("cifar32 64")
 [ -d "$HERE/reference" ] || HERE=$(dirname "$(realpath "$0")")
 for row in "${rows[@]}"; do
     set -- $row
