@@ -185,7 +185,6 @@ static struct lpc_conv_shape with_batch(struct lpc_conv_shape s, int n) {
     return s;
 }
 
-
 void lpc_model_decode(struct lpc_model *m, const float *z, int n) {
     const struct lpc_backend *be = m->be;
     const struct lpc_arena *a = &m->arena;

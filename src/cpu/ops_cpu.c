@@ -181,26 +181,20 @@ static void cn_to_nchw(float *dst, const float *src, int n, int c, size_t hw) {
         for (int ch = 0; ch < c; ch++)
             memcpy(dst + ((size_t)b * c + ch) * hw, src + (size_t)ch * n * hw + (size_t)b * hw, hw * sizeof(float));
 }
+/* dst [cols, rows] = src [rows, cols] transposed */
+static void transpose(float *dst, const float *src, size_t rows, size_t cols) {
+#pragma omp parallel for schedule(static) if (rows * cols > 65536)
+    for (size_t c = 0; c < cols; c++)
+        for (size_t r = 0; r < rows; r++) dst[c * rows + r] = src[r * cols + c];
+}
 /* the y side [n, co, ho*wo] or channel-last [n*ho*wo, co] <-> [co, n*ho*wo] */
 static void y_to_cn(float *dst, const float *src, const struct lpc_conv_shape *s) {
-    const size_t rows = (size_t)s->n * s->ho * s->wo;
-    if (!s->y_channels_last) {
-        nchw_to_cn(dst, src, s->n, s->co, (size_t)s->ho * s->wo);
-        return;
-    }
-#pragma omp parallel for schedule(static) if (rows * s->co > 65536)
-    for (int ch = 0; ch < s->co; ch++)
-        for (size_t r = 0; r < rows; r++) dst[(size_t)ch * rows + r] = src[r * s->co + ch];
+    if (s->y_channels_last) transpose(dst, src, (size_t)s->n * s->ho * s->wo, (size_t)s->co);
+    else nchw_to_cn(dst, src, s->n, s->co, (size_t)s->ho * s->wo);
 }
 static void cn_to_y(float *dst, const float *src, const struct lpc_conv_shape *s) {
-    const size_t rows = (size_t)s->n * s->ho * s->wo;
-    if (!s->y_channels_last) {
-        cn_to_nchw(dst, src, s->n, s->co, (size_t)s->ho * s->wo);
-        return;
-    }
-#pragma omp parallel for schedule(static) if (rows * s->co > 65536)
-    for (size_t r = 0; r < rows; r++)
-        for (int ch = 0; ch < s->co; ch++) dst[r * s->co + ch] = src[(size_t)ch * rows + r];
+    if (s->y_channels_last) transpose(dst, src, (size_t)s->co, (size_t)s->n * s->ho * s->wo);
+    else cn_to_nchw(dst, src, s->n, s->co, (size_t)s->ho * s->wo);
 }
 
 static void cpu_conv2d_forward(float *y, const float *x, const float *w, const struct lpc_conv_shape *s) {
