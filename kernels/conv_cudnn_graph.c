@@ -5,9 +5,11 @@
  * (on fp32 data a tensor-core engine computes in TF32), no nondeterministic one with `deterministic =
  * true`, none that converts the inputs down, reduces in lower precision or uses FFT or Winograd
  * transforms (fp32 accuracy), and a workspace within WORKSPACE_LIMIT. With `deterministic = true` the
- * first plan is kept, so that a run never depends on a measurement; otherwise each is timed as the
- * chain runs it (calls replayed in a graph, on scratch buffers) and the fastest kept. cuDNN's legacy
- * algorithms reach only a few of these engines: on an H200 with TF32, the forward convolution from
+ * first is kept, so that a run never depends on a measurement, and no later one is made: a fused graph's
+ * engines compile their kernels when the plan is made, about a second per candidate for the forward's
+ * epilogue on an H200 (bench/RESULTS.md, 2026-11-29). Otherwise each is timed as the chain runs it
+ * (calls replayed in a graph, on scratch buffers) and the fastest kept. cuDNN's legacy algorithms
+ * reach only a few of these engines: on an H200 with TF32, the forward convolution from
  * [256, 32, 32, 32] to [256, 64, 16, 16] takes 28.7 us here against 108 us for the best legacy
  * algorithm on NCHW and 194 us on NHWC (bench/RESULTS.md, 2026-11-29).
  * The forward may carry an epilogue that multiplies its output by act'(pre) of a second channel-last
@@ -25,7 +27,7 @@
 #include "lpc/check.h"
 #include "lpc/config.h"
 
-#define MAX_PLANS 128
+#define MAX_PLANS 256
 #define MAX_CANDIDATES 8
 #define HEURISTIC_RESULTS 16
 #define WORKSPACE_LIMIT ((size_t)256 << 20)
@@ -195,7 +197,7 @@ static int engine_suits(descriptor config) {
 }
 
 /* execution plans (and their configurations) for the suitable configurations that heuristics `mode`
- * proposes, best first */
+ * proposes, best first: only the first with deterministic = true */
 static int candidate_plans(descriptor graph, cudnnBackendHeurMode_t mode, descriptor *plans_out, descriptor *configs_out,
                            size_t *workspace) {
     descriptor heuristics = create(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
@@ -211,7 +213,8 @@ static int candidate_plans(descriptor graph, cudnnBackendHeurMode_t mode, descri
             count = 0;
         if (count > HEURISTIC_RESULTS) count = HEURISTIC_RESULTS;
         cudnnHandle_t h = handle();
-        for (int64_t i = 0; i < count && found < MAX_CANDIDATES; i++) {
+        const int wanted = lpc_cuda.deterministic ? 1 : MAX_CANDIDATES;
+        for (int64_t i = 0; i < count && found < wanted; i++) {
             if (!engine_suits(configs[i])) continue;
             descriptor plan = create(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
             set(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &h);
