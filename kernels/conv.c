@@ -42,7 +42,7 @@
 #include "lpc/config.h"
 
 enum { OP_FORWARD, OP_BACKWARD_DATA, OP_COUNT };
-#define MAX_CHOICES 128
+#define MAX_CHOICES 512
 
 struct choice {
     struct lpc_conv_shape s;
@@ -327,20 +327,17 @@ static float time_path(const struct conv_call *c, int path, const struct lpc_con
  * lowering for the image layer were the fastest mix in all four rows (7,686 / 3,379 / 2,531 / 814
  * Langevin steps/s against 7,249 / 2,832 / 2,165 / 674 for the lowering alone); with tf32 math the
  * lowering alone was fastest in three rows and within 1 % in the fourth. The thin (image) layers go to
- * the direct kernels: always for the transposed convolution (faster than the lowering in every row,
- * both maths), from DIRECT_RULE_PIXELS image-side pixels per batch (n * h * w) for the forward
- * (bench/RESULTS.md, 2026-11-29). With tf32 math the nhwc path takes the transposed convolution from
- * NHWC_RULE_ELEMENTS elements on the large side (n * ci * h * w) and the forward from NHWC_RULE_CHANNELS
- * large-side channels: in the per-call timings of the four rows it beat the lowering on every such
- * layer and lost on every other one. Taking the forward from 2^18 elements instead, where the timed
- * choices favour it too, made all four rows 15-26 % slower here, where cuDNN's first engine runs
- * untimed (bench/RESULTS.md, 2026-11-29, cuDNN on channel-last copies). */
-#define DIRECT_RULE_PIXELS ((size_t)1 << 18)
+ * the direct kernels, both operations: faster per call than the lowering, which the rule would take
+ * otherwise, in all four rows (bench/RESULTS.md, 2026-11-29). With tf32 math the nhwc path takes the
+ * transposed convolution from NHWC_RULE_ELEMENTS elements on the large side (n * ci * h * w) and the
+ * forward from NHWC_RULE_CHANNELS large-side channels: in the per-call timings of the four rows it beat
+ * the lowering on every such layer and lost on every other one. Taking the forward from 2^18 elements
+ * instead, where the timed choices favour it too, made all four rows 15-26 % slower here, where cuDNN's
+ * first engine runs untimed (bench/RESULTS.md, 2026-11-29, cuDNN on channel-last copies). */
 #define NHWC_RULE_ELEMENTS ((size_t)1 << 20)
 #define NHWC_RULE_CHANNELS 64
 static int deterministic_path(int op, const struct lpc_conv_shape *s) {
-    if (lpc_direct_conv_fits(s) && (op == OP_BACKWARD_DATA || (size_t)s->n * s->h * s->w >= DIRECT_RULE_PIXELS))
-        return LPC_CONV_DIRECT;
+    if (lpc_direct_conv_fits(s)) return LPC_CONV_DIRECT;
     if (has_channels_last(s)) return LPC_CONV_NHWC;
     if (lpc_cuda.tf32 && (op == OP_BACKWARD_DATA ? lpc_conv_x_elements(s) >= NHWC_RULE_ELEMENTS : s->ci >= NHWC_RULE_CHANNELS))
         return LPC_CONV_NHWC;

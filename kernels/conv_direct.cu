@@ -4,14 +4,19 @@
 // in shared memory, any kernel size up to DIRECT_MAX_K, stride and padding; every output is summed in a
 // fixed order, so results are deterministic.
 //   forward (conv2d_forward; the chain's backward through the layer, with act' applied to the input
-//   when fused): a thread computes one output pixel for a group of 32 output channels, so that each
-//   input value is read once per group (on small grids groups of 16 or 8, for more threads);
+//   when fused): for kernel 4, stride 2, padding 1 (every strided layer of the models here) on large
+//   grids a thread computes two neighbouring output pixels for a group of 16 output channels, so that
+//   each weight read from shared memory serves both; otherwise one output pixel for a group of 32
+//   output channels (16 or 8 on small grids);
 //   transposed (conv2d_backward_data; the decoder layer's forward, with bias and activation when
-//   fused): for kernel 4, stride 2, padding 1 (every transposed layer of the models here) a thread
-//   computes a 2 x 2 block of the large side, whose 16 taps per channel read a 3 x 3 neighbourhood
-//   (on small grids up to 8 threads share a block, each summing part of the channels); other shapes
-//   take one pixel per thread and the taps that reach it.
+//   fused): for kernel 4, stride 2, padding 1 a thread computes four 2 x 2 blocks of the large side
+//   side by side, whose 16 taps per channel read a 3 x 6 neighbourhood (on small grids up to 8
+//   threads share a position, each summing part of the channels); other shapes take one pixel per
+//   thread and the taps that reach it.
+// Reading the weights from shared memory bounds these kernels: computing several pixels per thread
+// made the image layers of the benchmark rows 1.1-1.4x faster per call (bench/RESULTS.md, 2026-11-29).
 #include <cuda_runtime.h>
+#include <stdint.h>
 
 #include "cuda_internal.h"
 #include "lpc/check.h"
@@ -26,7 +31,13 @@
 #define DIRECT_MIN_GROUP 8       // forward: the smallest group, on small grids
 #define DIRECT_MAX_WEIGHTS 8192  // transposed: the whole weight in shared memory (32 KB)
 #define DIRECT_THREADS 128
-#define DIRECT_SPLIT_THREADS (1 << 17) // split the work below this many threads (forward: smaller groups;
+#define DIRECT_SPLIT_THREADS (1 << 17)
+#define DIRECT_RUN_THREADS (1 << 15) // the same for the transposed k4 s2 kernel's runs of blocks
+// The forward k4 s2 kernel's pairs of pixels, for groups of 16 output channels, take grids of at least
+// DIRECT_RUN_PIXELS output pixels: fastest per call (of groups 8, 16, 32 and runs of 1, 2, 4) on the image
+// layers of all four benchmark rows, but in the chain's steps faster only on the largest (celeba64 batch
+// 256: 2^18 pixels) and 1 % slower on those of 2^16 (bench/RESULTS.md, 2026-11-29)
+#define DIRECT_RUN_PIXELS (1 << 18) // split the work below this many threads (forward: smaller groups;
                                        // transposed k4 s2: the channel sum over several threads)
 
 struct dconv {
@@ -84,6 +95,80 @@ __global__ void __launch_bounds__(DIRECT_THREADS)
 #pragma unroll
     for (int o = 0; o < GROUP; o++)
         if (o0 + o < g.co) out[(size_t)(o0 + o) * plane] = acc[o];
+}
+
+// forward with kernel 4, stride 2, padding 1 (every strided layer of the models here), on large grids: a
+// thread computes PX consecutive output pixels of a row for GROUP output channels. For each kernel row it loads the
+// 2 PX + 2 input columns its pixels read, once (times act'), and each four weights read from shared
+// memory serve PX pixels: the general kernel's one pixel per thread spends most of its time on those
+// shared-memory reads. Every output is summed in the general kernel's order (ky, kx, c), with zeros for
+// taps outside the input.
+template <int CI, int GROUP, int PX, bool PRE>
+__global__ void __launch_bounds__(DIRECT_THREADS)
+    direct_forward_k4s2_kernel(float *y, const float *x, const float *pre, int act, const float *wgt, dconv g) {
+    constexpr int K = 4, SPAN = 2 * PX + 2, PER_O = CI * K * K;
+    __shared__ __align__(16) float ws[PER_O * GROUP];
+    const int o0 = blockIdx.y * GROUP;
+    for (int i = threadIdx.x; i < PER_O * GROUP; i += blockDim.x) {
+        const int o = o0 + i % GROUP, t = i / GROUP;
+        ws[i] = o < g.co ? wgt[(size_t)o * PER_O + t] : 0.0f;
+    }
+    __syncthreads();
+    const int runs = g.wo / PX, per_image = g.ho * runs;
+    const long long p = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (p >= (long long)g.n * per_image) return;
+    const int b = (int)(p / per_image), q = (int)(p % per_image), oy = q / runs, ox0 = (q % runs) * PX;
+    const size_t image = (size_t)b * CI * g.h * g.w;
+    float acc[PX][GROUP];
+#pragma unroll
+    for (int i = 0; i < PX; i++)
+#pragma unroll
+        for (int o = 0; o < GROUP; o++) acc[i][o] = 0.0f;
+#pragma unroll
+    for (int ky = 0; ky < K; ky++) {
+        const int yy = 2 * oy - 1 + ky;
+        const bool row_ok = yy >= 0 && yy < g.h;
+        float v[CI][SPAN];
+#pragma unroll
+        for (int c = 0; c < CI; c++)
+#pragma unroll
+            for (int j = 0; j < SPAN; j++) {
+                const int xx = 2 * ox0 - 1 + j;
+                const size_t at = image + ((size_t)c * g.h + yy) * g.w + xx;
+                const bool ok = row_ok && xx >= 0 && xx < g.w;
+                float t = ok ? x[at] : 0.0f;
+                if (PRE && ok) t *= lpc_pw_act_derivative(pre[at], act);
+                v[c][j] = t;
+            }
+#pragma unroll
+        for (int kx = 0; kx < K; kx++)
+#pragma unroll
+            for (int c = 0; c < CI; c++) {
+                const float4 *w4 = (const float4 *)(ws + ((c * K + ky) * K + kx) * GROUP);
+#pragma unroll
+                for (int o4 = 0; o4 < GROUP / 4; o4++) {
+                    const float4 w = w4[o4];
+#pragma unroll
+                    for (int i = 0; i < PX; i++) {
+                        const float in = v[c][2 * i + kx];
+                        acc[i][4 * o4] = fmaf(w.x, in, acc[i][4 * o4]);
+                        acc[i][4 * o4 + 1] = fmaf(w.y, in, acc[i][4 * o4 + 1]);
+                        acc[i][4 * o4 + 2] = fmaf(w.z, in, acc[i][4 * o4 + 2]);
+                        acc[i][4 * o4 + 3] = fmaf(w.w, in, acc[i][4 * o4 + 3]);
+                    }
+                }
+            }
+    }
+    const int plane = g.ho * g.wo;
+    float *out = y + (size_t)b * g.co * plane + (size_t)oy * g.wo + ox0;
+#pragma unroll
+    for (int o = 0; o < GROUP; o++) {
+        if (o0 + o >= g.co) break;
+        float *at = out + (size_t)(o0 + o) * plane;
+        if (PX == 4) *(float4 *)at = make_float4(acc[0][o], acc[PX > 1 ? 1 : 0][o], acc[PX > 2 ? 2 : 0][o], acc[PX - 1][o]);
+        else if (PX == 2) *(float2 *)at = make_float2(acc[0][o], acc[PX - 1][o]);
+        else *at = acc[0][o];
+    }
 }
 
 // the end of a transposed kernel: one large-side pixel's CI sums into out, or with bias pre_out = sum +
@@ -144,49 +229,76 @@ __global__ void __launch_bounds__(DIRECT_THREADS) direct_transposed_kernel(float
     store_pixel<CI>(out, pre_out, bias, act, (size_t)b * CI * plane + q, plane, acc);
 }
 
+// a run of N consecutive large-side pixels of one row (N a multiple of 4, the row 16-byte aligned): the
+// same as store_pixel for each, in 16-byte stores
+template <int CI, int N>
+__device__ __forceinline__ void store_run(float *out, float *pre_out, const float *bias, int act, size_t at, int plane,
+                                          const float (&sum)[N][CI]) {
+    static_assert(N % 4 == 0, "runs of whole float4s");
+#pragma unroll
+    for (int c = 0; c < CI; c++)
+#pragma unroll
+        for (int i = 0; i < N; i += 4) {
+            float4 v = make_float4(sum[i][c], sum[i + 1][c], sum[i + 2][c], sum[i + 3][c]);
+            const size_t to = at + (size_t)c * plane + i;
+            if (bias) {
+                v.x += bias[c], v.y += bias[c], v.z += bias[c], v.w += bias[c];
+                *(float4 *)(pre_out + to) = v;
+                v = make_float4(lpc_pw_act(v.x, act), lpc_pw_act(v.y, act), lpc_pw_act(v.z, act), lpc_pw_act(v.w, act));
+            }
+            *(float4 *)(out + to) = v;
+        }
+}
+
 // kernel 4, stride 2, padding 1: large-side pixels (2a + py, 2b + px) take input rows a - 1 + py + u
 // with ky = 3 - py - 2u (u = 0, 1), and the same along x; ws is the weight as stored, [o][c][ky][kx].
-// SPLIT threads share a 2 x 2 block, each summing a contiguous range of the input channels, and the
-// first adds the SPLIT partial sums in order (red, after the weights in shared memory): small grids
-// get SPLIT times the threads and loops SPLIT times shorter.
-template <int CI, int SPLIT>
+// A thread computes BX 2 x 2 blocks side by side, from a 3 x (BX + 2) input neighbourhood, so that
+// each weight row read from shared memory serves BX blocks (BX 1: stores pixel by pixel; 2 and 4: rows of
+// 2 BX pixels in 16-byte stores). SPLIT threads share a position, each summing a contiguous range of
+// the input channels, and the first adds the SPLIT partial sums in order (red, after the weights in
+// shared memory): small grids get SPLIT times the threads and loops SPLIT times shorter.
+template <int CI, int SPLIT, int BX>
 __global__ void __launch_bounds__(DIRECT_THREADS) direct_transposed_k4s2_kernel(float *out, float *pre_out,
                                                                                 const float *bias, int act,
                                                                                 const float *dy, const float *wgt,
                                                                                 dconv g) {
-    constexpr int POSITIONS = DIRECT_THREADS / SPLIT; // 2 x 2 blocks per thread block
+    constexpr int POSITIONS = DIRECT_THREADS / SPLIT, SPAN = BX + 2; // positions per thread block
     extern __shared__ float4 ws4[];
     float *ws = (float *)ws4, *red = ws + g.co * CI * 16;
     for (int i = threadIdx.x; i < g.co * CI * 16; i += blockDim.x) ws[i] = wgt[i];
     __syncthreads();
-    const int in_plane = g.ho * g.wo, slot = threadIdx.x % POSITIONS, part = threadIdx.x / POSITIONS;
+    const int in_plane = g.ho * g.wo, runs = g.wo / BX, per_image = g.ho * runs;
+    const int slot = threadIdx.x % POSITIONS, part = threadIdx.x / POSITIONS;
     const long long p = (long long)blockIdx.x * POSITIONS + slot;
-    const bool valid = p < (long long)g.n * in_plane;
-    const int b = valid ? (int)(p / in_plane) : 0, q = valid ? (int)(p % in_plane) : 0, a = q / g.wo, c0 = q % g.wo;
+    const bool valid = p < (long long)g.n * per_image;
+    const int b = valid ? (int)(p / per_image) : 0, q = valid ? (int)(p % per_image) : 0;
+    const int a = q / runs, c0 = (q % runs) * BX;
     const float *dyb = dy + (size_t)b * g.co * in_plane;
-    int off[3][3];
-    bool ok[3][3];
+    int off[3][SPAN];
+    bool ok[3][SPAN];
 #pragma unroll
     for (int r = 0; r < 3; r++)
 #pragma unroll
-        for (int t = 0; t < 3; t++) {
+        for (int t = 0; t < SPAN; t++) {
             const int i = a - 1 + r, j = c0 - 1 + t;
             ok[r][t] = i >= 0 && i < g.ho && j >= 0 && j < g.wo;
             off[r][t] = ok[r][t] ? i * g.wo + j : 0;
         }
-    float acc[4][CI];
+    float acc[BX][4][CI]; // [block][py * 2 + px][c]
 #pragma unroll
-    for (int k = 0; k < 4; k++)
+    for (int e = 0; e < BX; e++)
 #pragma unroll
-        for (int c = 0; c < CI; c++) acc[k][c] = 0.0f;
+        for (int k = 0; k < 4; k++)
+#pragma unroll
+            for (int c = 0; c < CI; c++) acc[e][k][c] = 0.0f;
     const int chunk = (g.co + SPLIT - 1) / SPLIT, o_end = valid ? min(g.co, (part + 1) * chunk) : 0;
     for (int o = part * chunk; o < o_end; o++) {
         const float *src = dyb + (size_t)o * in_plane;
-        float v[3][3];
+        float v[3][SPAN];
 #pragma unroll
         for (int r = 0; r < 3; r++)
 #pragma unroll
-            for (int t = 0; t < 3; t++) v[r][t] = ok[r][t] ? src[off[r][t]] : 0.0f;
+            for (int t = 0; t < SPAN; t++) v[r][t] = ok[r][t] ? src[off[r][t]] : 0.0f;
 #pragma unroll
         for (int c = 0; c < CI; c++) {
             const float4 *w4 = ws4 + (o * CI + c) * 4; // rows ky = 0..3 of w[o, c]
@@ -198,35 +310,47 @@ __global__ void __launch_bounds__(DIRECT_THREADS) direct_transposed_k4s2_kernel(
                     const float4 wr = rows[3 - py - 2 * u];
                     const float wk[4] = {wr.x, wr.y, wr.z, wr.w};
 #pragma unroll
-                    for (int px = 0; px < 2; px++)
+                    for (int e = 0; e < BX; e++)
 #pragma unroll
-                        for (int u2 = 0; u2 < 2; u2++)
-                            acc[py * 2 + px][c] = fmaf(wk[3 - px - 2 * u2], v[py + u][px + u2], acc[py * 2 + px][c]);
+                        for (int px = 0; px < 2; px++)
+#pragma unroll
+                            for (int u2 = 0; u2 < 2; u2++)
+                                acc[e][py * 2 + px][c] =
+                                    fmaf(wk[3 - px - 2 * u2], v[py + u][e + px + u2], acc[e][py * 2 + px][c]);
                 }
         }
     }
     if (SPLIT > 1) { // partial sums of parts 1.. through shared memory, added by part 0 in order
+        constexpr int PER_PART = BX * 4 * CI;
+        float *mine = &acc[0][0][0];
         if (part > 0)
 #pragma unroll
-            for (int k = 0; k < 4; k++)
-#pragma unroll
-                for (int c = 0; c < CI; c++) red[((part * 4 + k) * CI + c) * POSITIONS + slot] = acc[k][c];
+            for (int i = 0; i < PER_PART; i++) red[(part * PER_PART + i) * POSITIONS + slot] = mine[i];
         __syncthreads();
         if (part > 0) return;
         for (int s = 1; s < SPLIT; s++)
 #pragma unroll
-            for (int k = 0; k < 4; k++)
-#pragma unroll
-                for (int c = 0; c < CI; c++) acc[k][c] += red[((s * 4 + k) * CI + c) * POSITIONS + slot];
+            for (int i = 0; i < PER_PART; i++) mine[i] += red[(s * PER_PART + i) * POSITIONS + slot];
     }
     if (!valid) return;
     const int plane = g.h * g.w;
 #pragma unroll
-    for (int py = 0; py < 2; py++)
+    for (int py = 0; py < 2; py++) {
+        const size_t at = (size_t)b * CI * plane + (size_t)(2 * a + py) * g.w + 2 * c0;
+        if constexpr (BX == 1) {
 #pragma unroll
-        for (int px = 0; px < 2; px++)
-            store_pixel<CI>(out, pre_out, bias, act, (size_t)b * CI * plane + (size_t)(2 * a + py) * g.w + 2 * c0 + px,
-                            plane, acc[py * 2 + px]);
+            for (int px = 0; px < 2; px++) store_pixel<CI>(out, pre_out, bias, act, at + px, plane, acc[0][py * 2 + px]);
+        } else {
+            float row[2 * BX][CI];
+#pragma unroll
+            for (int e = 0; e < BX; e++)
+#pragma unroll
+                for (int px = 0; px < 2; px++)
+#pragma unroll
+                    for (int c = 0; c < CI; c++) row[2 * e + px][c] = acc[e][py * 2 + px][c];
+            store_run<CI, 2 * BX>(out, pre_out, bias, act, at, plane, row);
+        }
+    }
 }
 
 template <int CI, int GROUP>
@@ -237,8 +361,25 @@ static void forward_group(float *y, const float *x, const float *pre, int act, c
     else direct_forward_kernel<CI, GROUP, false><<<grid, DIRECT_THREADS, 0, STREAM>>>(y, x, pre, act, w, g);
 }
 
+template <int CI, int GROUP, int PX>
+static void forward_k4s2(float *y, const float *x, const float *pre, int act, const float *w, const dconv &g) {
+    const long long runs = (long long)g.n * g.ho * (g.wo / PX);
+    const dim3 grid((unsigned)((runs + DIRECT_THREADS - 1) / DIRECT_THREADS), (g.co + GROUP - 1) / GROUP);
+    if (pre) direct_forward_k4s2_kernel<CI, GROUP, PX, true><<<grid, DIRECT_THREADS, 0, STREAM>>>(y, x, pre, act, w, g);
+    else direct_forward_k4s2_kernel<CI, GROUP, PX, false><<<grid, DIRECT_THREADS, 0, STREAM>>>(y, x, pre, act, w, g);
+}
+
+static bool is_k4s2(const dconv &g) {
+    return g.k == 4 && g.stride == 2 && g.pad == 1 && g.h == 2 * g.ho && g.w == 2 * g.wo;
+}
+static bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
+
 template <int CI>
 static void forward_with(float *y, const float *x, const float *pre, int act, const float *w, const dconv &g) {
+    if (is_k4s2(g) && g.wo % 2 == 0 && aligned16(y) && (long long)g.n * g.ho * g.wo >= DIRECT_RUN_PIXELS) {
+        forward_k4s2<CI, 16, 2>(y, x, pre, act, w, g);
+        return;
+    }
     // halve the output-channel group until about DIRECT_SPLIT_THREADS threads run (down to 8 channels)
     const long long pixels = (long long)g.n * g.ho * g.wo;
     int group = DIRECT_GROUP;
@@ -249,23 +390,41 @@ static void forward_with(float *y, const float *x, const float *pre, int act, co
     else forward_group<CI, DIRECT_MIN_GROUP>(y, x, pre, act, w, g);
 }
 
+template <int CI, int BX>
+static void transposed_k4s2(float *out, float *pre, const float *bias, int act, const float *dy, const float *w,
+                            const dconv &g, int split) {
+    const long long positions = (long long)g.n * g.ho * (g.wo / BX);
+    const unsigned blocks = (unsigned)((positions * split + DIRECT_THREADS - 1) / DIRECT_THREADS);
+    const size_t all = (size_t)g.co * 16 * CI * sizeof(float) +
+                       (split > 1 ? (size_t)DIRECT_THREADS * BX * 4 * CI * sizeof(float) : 0);
+    auto kernel = split == 1   ? direct_transposed_k4s2_kernel<CI, 1, BX>
+                  : split == 2 ? direct_transposed_k4s2_kernel<CI, 2, BX>
+                  : split == 4 ? direct_transposed_k4s2_kernel<CI, 4, BX>
+                               : direct_transposed_k4s2_kernel<CI, 8, BX>;
+    if (all > 48 * 1024) // the largest weights with a split (sm_90 allows up to 227 KB a block)
+        LPC_CHECK_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)all));
+    kernel<<<blocks, DIRECT_THREADS, all, STREAM>>>(out, pre, bias, act, dy, w, g);
+}
+
 template <int CI>
 static void transposed_with(float *out, float *pre, const float *bias, int act, const float *dy, const float *w,
                             const dconv &g) {
-    const size_t bytes = (size_t)g.co * g.k * g.k * CI * sizeof(float);
-    if (g.k == 4 && g.stride == 2 && g.pad == 1 && g.h == 2 * g.ho && g.w == 2 * g.wo) {
-        // split the input channels until about DIRECT_SPLIT_THREADS threads run (at most 8 ways)
-        const long long blocks_of_four = (long long)g.n * g.ho * g.wo;
+    if (is_k4s2(g)) {
+        // rows of 4 blocks (2 where the width takes no 4) in 16-byte stores, the input channels split
+        // until about DIRECT_RUN_THREADS threads run (at most 8 ways): the fastest of runs of 1, 2, 4 and
+        // splits of 1 to 8 on all four benchmark rows' image layers (bench/RESULTS.md, 2026-11-29). Where
+        // the output is not 16-byte aligned, one block per thread and DIRECT_SPLIT_THREADS threads.
+        const int bx = g.wo % 4 == 0 ? 4 : g.wo % 2 == 0 ? 2 : 1;
+        const bool runs = bx > 1 && g.w % 4 == 0 && aligned16(out) && (!bias || aligned16(pre));
+        const long long positions = (long long)g.n * g.ho * (runs ? g.wo / bx : g.wo);
+        const long long threads = runs ? DIRECT_RUN_THREADS : DIRECT_SPLIT_THREADS;
         int split = 1;
-        while (split < 8 && split < g.co && blocks_of_four * split < DIRECT_SPLIT_THREADS) split *= 2;
-        const unsigned blocks = (unsigned)((blocks_of_four * split + DIRECT_THREADS - 1) / DIRECT_THREADS);
-        const size_t all = bytes + (split > 1 ? (size_t)DIRECT_THREADS * 4 * CI * sizeof(float) : 0);
-        auto kernel = split == 1   ? direct_transposed_k4s2_kernel<CI, 1>
-                      : split == 2 ? direct_transposed_k4s2_kernel<CI, 2>
-                      : split == 4 ? direct_transposed_k4s2_kernel<CI, 4>
-                                   : direct_transposed_k4s2_kernel<CI, 8>;
-        kernel<<<blocks, DIRECT_THREADS, all, STREAM>>>(out, pre, bias, act, dy, w, g);
+        while (split < 8 && split < g.co && positions * split < threads) split *= 2;
+        if (runs && bx == 4) transposed_k4s2<CI, 4>(out, pre, bias, act, dy, w, g, split);
+        else if (runs) transposed_k4s2<CI, 2>(out, pre, bias, act, dy, w, g, split);
+        else transposed_k4s2<CI, 1>(out, pre, bias, act, dy, w, g, split);
     } else {
+        const size_t bytes = (size_t)g.co * g.k * g.k * CI * sizeof(float);
         const long long pixels = (long long)g.n * g.h * g.w;
         const unsigned blocks = (unsigned)((pixels + DIRECT_THREADS - 1) / DIRECT_THREADS);
         direct_transposed_kernel<CI><<<blocks, DIRECT_THREADS, bytes, STREAM>>>(out, pre, bias, act, dy, w, g);

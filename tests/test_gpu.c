@@ -592,12 +592,16 @@ int main(int argc, char **argv) {
     /* odd sizes, kernels 3 and 4, strides 1 and 2 (with stride 2 and kernel 3 the transposed
      * convolution's pixel classes have different tap counts), shapes that split K over blocks, and
      * image layers for the direct kernels: with channels split over 8 threads, and one large enough
-     * (2^17 2x2 blocks) for a thread per block; their forward's groups of 8, 16 and 32 output channels */
+     * (2^17 2x2 blocks) for a thread per block, their forward's groups of 8, 16 and 32 output channels;
+     * image layers whose transposed convolution takes rows of 2 blocks (6 wide), one block (5 wide), the
+     * largest weights with a split channel sum; one whose forward takes pairs of pixels (2^18 of them) */
     struct lpc_conv_shape shapes[] = {{1, 1, 5, 5, 2, 0, 0, 4, 2, 1, 0, 0},     {2, 3, 7, 6, 4, 0, 0, 3, 1, 1, 0, 0},
                                       {2, 3, 7, 9, 5, 0, 0, 3, 2, 1, 0, 0},     {3, 2, 8, 8, 5, 0, 0, 4, 2, 1, 0, 0},
                                       {4, 16, 8, 8, 256, 0, 0, 4, 2, 1, 0, 0}, {64, 32, 14, 14, 64, 0, 0, 4, 2, 1, 0, 0},
                                       {5, 3, 32, 32, 30, 0, 0, 4, 2, 1, 0, 0},  {32, 1, 128, 128, 4, 0, 0, 4, 2, 1, 0, 0},
-                                      {16, 3, 128, 128, 32, 0, 0, 4, 2, 1, 0, 0}};
+                                      {16, 3, 128, 128, 32, 0, 0, 4, 2, 1, 0, 0}, {3, 2, 12, 12, 5, 0, 0, 4, 2, 1, 0, 0},
+                                      {2, 3, 10, 10, 4, 0, 0, 4, 2, 1, 0, 0},   {2, 4, 8, 8, 128, 0, 0, 4, 2, 1, 0, 0},
+                                      {64, 3, 128, 128, 8, 0, 0, 4, 2, 1, 0, 0}};
     /* every convolution path (the direct kernels take the shapes with at most 4 large-side channels,
      * cuDNN the others); deterministic mode's auto, used from here on, mixes the paths by the rule of
      * kernels/conv.c (deterministic_path) */
