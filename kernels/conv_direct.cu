@@ -98,11 +98,11 @@ __global__ void __launch_bounds__(DIRECT_THREADS)
 }
 
 // forward with kernel 4, stride 2, padding 1 (every strided layer of the models here), on large grids: a
-// thread computes PX consecutive output pixels of a row for GROUP output channels. For each kernel row it loads the
-// 2 PX + 2 input columns its pixels read, once (times act'), and each four weights read from shared
-// memory serve PX pixels: the general kernel's one pixel per thread spends most of its time on those
-// shared-memory reads. Every output is summed in the general kernel's order (ky, kx, c), with zeros for
-// taps outside the input.
+// thread computes PX consecutive output pixels of a row for GROUP output channels. For each kernel row it
+// loads the 2 PX + 2 input columns its pixels read, once (times act'), and each four weights read from
+// shared memory serve PX pixels: the general kernel's one pixel per thread spends most of its time on those
+// shared-memory reads. Every output is summed in the general kernel's order (ky, kx, c), with zeros for taps
+// outside the input.
 template <int CI, int GROUP, int PX, bool PRE>
 __global__ void __launch_bounds__(DIRECT_THREADS)
     direct_forward_k4s2_kernel(float *y, const float *x, const float *pre, int act, const float *wgt, dconv g) {
@@ -165,9 +165,12 @@ __global__ void __launch_bounds__(DIRECT_THREADS)
     for (int o = 0; o < GROUP; o++) {
         if (o0 + o >= g.co) break;
         float *at = out + (size_t)(o0 + o) * plane;
-        if (PX == 4) *(float4 *)at = make_float4(acc[0][o], acc[PX > 1 ? 1 : 0][o], acc[PX > 2 ? 2 : 0][o], acc[PX - 1][o]);
-        else if (PX == 2) *(float2 *)at = make_float2(acc[0][o], acc[PX - 1][o]);
-        else *at = acc[0][o];
+        if constexpr (PX == 2) {
+            *(float2 *)at = make_float2(acc[0][o], acc[1][o]);
+        } else {
+#pragma unroll
+            for (int i = 0; i < PX; i++) at[i] = acc[i][o];
+        }
     }
 }
 
