@@ -31,14 +31,14 @@
 #define DIRECT_MIN_GROUP 8       // forward: the smallest group, on small grids
 #define DIRECT_MAX_WEIGHTS 8192  // transposed: the whole weight in shared memory (32 KB)
 #define DIRECT_THREADS 128
-#define DIRECT_SPLIT_THREADS (1 << 17)
-#define DIRECT_RUN_THREADS (1 << 15) // the same for the transposed k4 s2 kernel's runs of blocks
+#define DIRECT_SPLIT_THREADS (1 << 17) // split the work below this many threads (forward: smaller groups;
+                                       // transposed k4 s2: the channel sum over several threads)
+#define DIRECT_RUN_THREADS (1 << 15)   // the same for the transposed k4 s2 kernel's rows of 2 or 4 blocks
 // The forward k4 s2 kernel's pairs of pixels, for groups of 16 output channels, take grids of at least
 // DIRECT_RUN_PIXELS output pixels: fastest per call (of groups 8, 16, 32 and runs of 1, 2, 4) on the image
 // layers of all four benchmark rows, but in the chain's steps faster only on the largest (celeba64 batch
 // 256: 2^18 pixels) and 1 % slower on those of 2^16 (bench/RESULTS.md, 2026-11-29)
-#define DIRECT_RUN_PIXELS (1 << 18) // split the work below this many threads (forward: smaller groups;
-                                       // transposed k4 s2: the channel sum over several threads)
+#define DIRECT_RUN_PIXELS (1 << 18)
 
 struct dconv {
     int n, ci, h, w, co, ho, wo, k, stride, pad;
