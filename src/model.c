@@ -229,10 +229,10 @@ void lpc_model_decoder_backward(struct lpc_model *m, float *grad_z, int n, int p
         } else {
             /* without an activation the gradient passes through unchanged: in place, nothing to copy */
             float *d_pre = L->act == LPC_ACT_NONE ? (float *)d_out : bufs[which];
-            be->bias_act_backward(d_pre, param_grads ? lpc_arena_grad(a, L->b) : NULL, d_out, L->pre,
+            be->bias_act_backward(d_pre, lpc_arena_grad(a, L->b), d_out, L->pre,
                                   lpc_conv_x_rows(&s), s.ci, lpc_conv_x_per_row(&s), L->act);
             const float *layer_in = m->dec[i - 1].out;
-            if (param_grads) be->conv2d_backward_filter(lpc_arena_grad(a, L->w), layer_in, d_pre, &s);
+            be->conv2d_backward_filter(lpc_arena_grad(a, L->w), layer_in, d_pre, &s);
             be->conv2d_forward(d_in, d_pre, lpc_arena_param(a, L->w), &s);
         }
         d_out = d_in;

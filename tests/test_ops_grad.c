@@ -124,22 +124,20 @@ static void check_conv(struct lpc_conv_shape s, int transposed, uint64_t *seed) 
 
 /* ---- channel-last tensors: every convolution op, x side, y side or both channel-last, against the NCHW
  * op with the layout changed around it (the same products in the same order: equal to the bit) ---- */
-static void nchw_to_nhwc(float *dst, const float *src, int n, int c, int hw) {
+/* dst[b] [cols, rows] = src[b] [rows, cols] transposed, for each of n images: NCHW -> NHWC with rows c and
+ * cols hw, NHWC -> NCHW with rows hw and cols c */
+static void transpose_each(float *dst, const float *src, int n, int rows, int cols) {
+    const size_t image = (size_t)rows * cols;
     for (int b = 0; b < n; b++)
-        for (int ch = 0; ch < c; ch++)
-            for (int p = 0; p < hw; p++) dst[((size_t)b * hw + p) * c + ch] = src[((size_t)b * c + ch) * hw + p];
-}
-static void nhwc_to_nchw(float *dst, const float *src, int n, int c, int hw) {
-    for (int b = 0; b < n; b++)
-        for (int ch = 0; ch < c; ch++)
-            for (int p = 0; p < hw; p++) dst[((size_t)b * c + ch) * hw + p] = src[((size_t)b * hw + p) * c + ch];
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) dst[b * image + (size_t)c * rows + r] = src[b * image + (size_t)r * cols + c];
 }
 /* a tensor of one side in that side's layout of s (x side: ci channels, else co) */
 static float *in_layout(const float *nchw, const struct lpc_conv_shape *s, int x_side) {
     const int c = x_side ? s->ci : s->co, hw = x_side ? s->h * s->w : s->ho * s->wo;
     const size_t n = (size_t)s->n * c * hw;
     float *t = malloc(sizeof(float) * n);
-    if (x_side ? s->x_channels_last : s->y_channels_last) nchw_to_nhwc(t, nchw, s->n, c, hw);
+    if (x_side ? s->x_channels_last : s->y_channels_last) transpose_each(t, nchw, s->n, c, hw);
     else memcpy(t, nchw, sizeof(float) * n);
     return t;
 }
@@ -148,7 +146,7 @@ static void expect_same(const char *what, const float *got_in_layout, const floa
     const int c = x_side ? s->ci : s->co, hw = x_side ? s->h * s->w : s->ho * s->wo;
     const size_t n = (size_t)s->n * c * hw;
     float *got = malloc(sizeof(float) * n);
-    if (x_side ? s->x_channels_last : s->y_channels_last) nhwc_to_nchw(got, got_in_layout, s->n, c, hw);
+    if (x_side ? s->x_channels_last : s->y_channels_last) transpose_each(got, got_in_layout, s->n, hw, c);
     else memcpy(got, got_in_layout, sizeof(float) * n);
     size_t bad = 0;
     for (size_t i = 0; i < n; i++) bad += got[i] != want_nchw[i];
