@@ -6,7 +6,8 @@
  * Then the decoder's dense layer ops (fused kernels against cuBLAS plus a kernel), and its layer ops on
  * each convolution path the backend can choose (kernels/conv.c picks per shape): variant 0 the
  * implicit-GEMM kernel, 1 the GEMM lowering (GEMM + fused gather), 2 cuDNN plus the bias-activation
- * kernel (the unfused sequence), 3 cuDNN on channel-last copies, and for thin layers 4 the direct kernel.
+ * kernel (the unfused sequence), 3 cuDNN on channel-last copies, for thin layers 4 the direct kernel, and
+ * 5 the sub-pixel convolution on cuDNN (the forward op as variant 3).
  * usage: kernel_lab [n ...]   (default sizes: 4096 = cifar32's latents at batch 64, and 1,048,576) */
 #include <cuda_runtime.h>
 #include <math.h>
@@ -141,8 +142,10 @@ static void lab_adam(size_t n) {
 /* The decoder's layer ops: variant 0 the implicit-GEMM kernel (one kernel), variant 1 the GEMM
  * lowering (one GEMM and one fused gather kernel), variant 2 the unfused sequence (cuDNN convolution
  * plus the bias-activation kernel), variant 3 cuDNN on channel-last copies (the copies apply act', the
- * bias and the activation), and for layers with at most 4 image-side channels variant 4 the direct
- * kernel (one kernel). */
+ * bias and the activation), for layers with at most 4 image-side channels variant 4 the direct kernel
+ * (one kernel), and variant 5 the transposed convolution as a sub-pixel convolution on cuDNN (one forward
+ * convolution into the four output phases and their interleave, which adds the bias and applies the
+ * activation; the chain's backward op there is variant 3's). */
 struct layer_ctx { int op; struct lpc_conv_shape s; float *in, *w, *b, *pre, *out, *dout, *y; };
 static void layer_launch(void *c_) {
     struct layer_ctx *c = c_;
@@ -160,12 +163,13 @@ static void lab_decoder_layer(int n, int cin, int cout, int side) {
     memcpy(scratch, dout, nx * sizeof(float));
     cpu->act_conv2d_forward(y, scratch, pre, w, &s, LPC_ACT_RELU, NULL, LPC_ACT_NONE);
     const char *names[2] = {"deconv_bias_act_forward", "act_conv2d_forward"};
-    const int algos[5] = {LPC_CONV_IMPLICIT, LPC_CONV_GEMM, LPC_CONV_CUDNN, LPC_CONV_NHWC, LPC_CONV_DIRECT};
-    const char *kinds[5] = {"implicit GEMM, one kernel", "GEMM + fused gather", "unfused: cuDNN + bias-activation kernel",
-                            "cuDNN on channel-last copies (the copies fused)", "direct, one kernel"};
-    const int variants = cout <= 4 ? 5 : 4; /* the direct kernels take only thin layers */
+    const int algos[6] = {LPC_CONV_IMPLICIT, LPC_CONV_GEMM, LPC_CONV_CUDNN, LPC_CONV_NHWC, LPC_CONV_DIRECT, LPC_CONV_SUBPIXEL};
+    const char *kinds[6] = {"implicit GEMM, one kernel", "GEMM + fused gather", "unfused: cuDNN + bias-activation kernel",
+                            "cuDNN on channel-last copies (the copies fused)", "direct, one kernel",
+                            "sub-pixel convolution on cuDNN + interleave (forward: as variant 3)"};
     for (int op = 0; op < 2; op++)
-        for (int variant = 0; variant < variants; variant++) {
+        for (int variant = 0; variant < 6; variant++) {
+            if (algos[variant] == LPC_CONV_DIRECT && cout > 4) continue; /* the direct kernels take only thin layers */
             lpc_backend_cuda(0, 1, algos[variant]);
             struct layer_ctx c = {op, s, dev_copy(in, ny), dev_copy(w, nw), dev_copy(b, cout), dev_copy(pre, nx),
                                   gpu->alloc(nx * sizeof(float)), dev_copy(dout, nx), gpu->alloc(ny * sizeof(float))};

@@ -58,14 +58,15 @@ static void cuda_normal(float *out, size_t n, struct lpc_rng *rng) {
 }
 
 /* channel-last decoder activations where both layers run on cuDNN's channel-last engines: conv_algo =
- * nhwc, or timed auto with TF32 math, and neither layer thin (the image layer's direct kernels read and
+ * nhwc or subpixel, or timed auto with TF32 math, and neither layer thin (the image layer's direct kernels read and
  * write NCHW, twice as fast as with channel-last reads and writes). Not with fp32 math, where cuDNN has
  * only CUDA-core engines for channel-last tensors, nor with `deterministic = true`, where its first
  * engine runs untimed: 9-24 % slower than the rule's NCHW mix in all four benchmark rows
  * (bench/RESULTS.md, 2026-11-29, channel-last activations). */
 static int cuda_prefers_channels_last(const struct lpc_conv_shape *producer, const struct lpc_conv_shape *consumer) {
     const int timed_tf32 = lpc_cuda.conv_algo == LPC_CONV_AUTO && lpc_cuda.tf32 && !lpc_cuda.deterministic;
-    return (lpc_cuda.conv_algo == LPC_CONV_NHWC || timed_tf32) && !lpc_direct_conv_fits(producer) &&
+    const int channels_last_path = lpc_cuda.conv_algo == LPC_CONV_NHWC || lpc_cuda.conv_algo == LPC_CONV_SUBPIXEL;
+    return (channels_last_path || timed_tf32) && !lpc_direct_conv_fits(producer) &&
            !lpc_direct_conv_fits(consumer);
 }
 

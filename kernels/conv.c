@@ -1,4 +1,4 @@
-/* The convolution ops of the CUDA backend: each call goes to one of five implementations, by the
+/* The convolution ops of the CUDA backend: each call goes to one of six implementations, by the
  * `conv_algo` setting:
  *   cudnn     cuDNN (kernels/conv_cudnn.c);
  *   gemm      forward and backward-data lowered to strided-batched cuBLAS GEMMs with gather kernels
@@ -12,8 +12,15 @@
  *             of fixed parameters, such as a chain), cuDNN's graph API runs on the copies
  *             (kernels/conv_cudnn_graph.c) and its output is copied back to NCHW (cuDNN's TF32 engines
  *             are several times faster on channel-last tensors);
+ *   subpixel  backward-data of kernel 4, stride 2, padding 1 (the decoder's transposed convolutions) as
+ *             one stride-1 convolution with a 2 x 2 filter from the layer's input to its four output
+ *             phases [n, ho + 1, wo + 1, 4 ci] on cuDNN's graph API, whose forward engines beat its
+ *             backward-data engines on the small wide layers (not on the large ones), then an
+ *             interleave of the phases into the output that adds the bias and applies the activation
+ *             (kernels/layout.cu); the filter rearranged once per window like the nhwc path's copies;
+ *             every other call as nhwc;
  *   auto      per shape, operation and form (plain, or fused as the decoder layer's op below), the
- *             fastest of the five, timed once as that very call replayed in a graph when it is first
+ *             fastest of the six, timed once as that very call replayed in a graph when it is first
  *             made, outside any graph capture. With `deterministic = true` no
  *             timing decides, so that a run never depends on a measurement: a fixed rule from
  *             measured timings (see deterministic_path; every path is deterministic).
@@ -76,6 +83,26 @@ static struct channels_last_buffers channels_last_for(int op, const struct lpc_c
     return b;
 }
 
+/* the sub-pixel path (see the top of the file): its convolution, from the shape's y side to the phases */
+static struct lpc_conv_shape subpixel_shape(const struct lpc_conv_shape *s) {
+    const struct lpc_conv_shape p = {s->n, s->co, s->ho, s->wo, 4 * s->ci, s->ho + 1, s->wo + 1, 2, 1, 1, 1, 1};
+    return p;
+}
+/* its part of the workspace: cuDNN's own, the channel-last input, the phases and the filter */
+struct subpixel_buffers {
+    void *cudnn;
+    float *in, *phases, *w;
+};
+static struct subpixel_buffers subpixel_for(const struct lpc_conv_shape *s) {
+    const struct lpc_conv_shape p = subpixel_shape(s);
+    const size_t cudnn = aligned(lpc_cudnn_graph_workspace(&p, 0, LPC_ACT_NONE));
+    const size_t in = aligned(lpc_conv_x_elements(&p) * sizeof(float)), phases = aligned(lpc_conv_y_elements(&p) * sizeof(float));
+    char *base = lpc_cuda_workspace(cudnn + in + phases + lpc_conv_w_elements(&p) * sizeof(float));
+    struct subpixel_buffers b = {base, (float *)(base + cudnn), (float *)(base + cudnn + in),
+                                 (float *)(base + cudnn + in + phases)};
+    return b;
+}
+
 /* cuDNN's legacy API has no algorithms for many mixes of NCHW and channel-last tensors: a shape with a
  * channel-last side runs it on NCHW copies of that side, in the workspace after cuDNN's own part */
 struct nchw_buffers {
@@ -104,9 +131,15 @@ static const float *y_as_nchw(const float *y, const struct lpc_conv_shape *s, fl
  * legacy API on NCHW copies, or the graph API) */
 static int has_channels_last(const struct lpc_conv_shape *s) { return s->x_channels_last || s->y_channels_last; }
 
-static int path_fits(int path, const struct lpc_conv_shape *s) {
+static int path_fits(int path, int op, const struct lpc_conv_shape *s) {
     const size_t limit = (size_t)1 << 31;
     if (has_channels_last(s) && (path == LPC_CONV_GEMM || path == LPC_CONV_IMPLICIT)) return 0;
+    if (path == LPC_CONV_SUBPIXEL) {
+        const struct lpc_conv_shape p = subpixel_shape(s);
+        return op == OP_BACKWARD_DATA && s->k == 4 && s->stride == 2 && s->pad == 1 && s->h == 2 * s->ho &&
+               s->w == 2 * s->wo && lpc_conv_x_elements(s) < limit && lpc_conv_x_elements(&p) < limit &&
+               lpc_conv_y_elements(&p) < limit && lpc_conv_w_elements(&p) < limit;
+    }
     if (path == LPC_CONV_GEMM) return lpc_gemm_conv_fits(s);
     if (path == LPC_CONV_IMPLICIT) return lpc_implicit_conv_fits(s);
     if (path == LPC_CONV_DIRECT) return lpc_direct_conv_fits(s);
@@ -142,6 +175,7 @@ static void reserve(int path, const struct conv_call *c, const struct lpc_conv_s
     if (path == LPC_CONV_GEMM) cols_for(s);
     if (path == LPC_CONV_IMPLICIT) partials_for(s);
     if (path == LPC_CONV_NHWC) channels_last_for(c->op, s, graph_act_below(c, s));
+    if (path == LPC_CONV_SUBPIXEL) subpixel_for(s);
 }
 
 static const char *path_name(int path) {
@@ -149,6 +183,7 @@ static const char *path_name(int path) {
            : path == LPC_CONV_IMPLICIT ? "implicit"
            : path == LPC_CONV_DIRECT   ? "direct"
            : path == LPC_CONV_NHWC     ? "nhwc"
+           : path == LPC_CONV_SUBPIXEL ? "subpixel"
                                        : "cudnn";
 }
 
@@ -169,16 +204,17 @@ static struct choice *choice_for(const struct lpc_conv_shape *s) {
     return c;
 }
 
-/* Filters in channel-last order kept while the parameters are fixed (lpc_cuda_params_fixed_begin ..
- * _end: the chain's steps, each of which reads every decoder filter twice): copied at their first use
- * in a window, reused by the window's later calls. Each has device memory of its own, never freed,
+/* Filters in channel-last order, or rearranged for the sub-pixel path, kept while the parameters are
+ * fixed (lpc_cuda_params_fixed_begin .. _end: the chain's steps, each of which reads every decoder
+ * filter twice): copied at their first use in a window, reused by the window's later calls. Each has device memory of its own, never freed,
  * since captured graphs keep its address. Outside a window, when all slots are taken, or when a slot
  * would have to be allocated inside a graph capture, the call copies the filter into the workspace. */
 #define MAX_FIXED_FILTERS 64
+enum { FILTER_CHANNELS_LAST, FILTER_SUBPIXEL };
 struct fixed_filter {
     const float *w; /* the parameter it is a copy of */
-    int co, ci, k;
-    float *copy;          /* [co, k, k, ci] */
+    int co, ci, k, form;
+    float *copy;          /* [co, k, k, ci], or FILTER_SUBPIXEL's [4 ci, 2, 2, co] */
     unsigned long window; /* the window it was last copied in */
 };
 static struct fixed_filter fixed_filters[MAX_FIXED_FILTERS];
@@ -188,26 +224,28 @@ static unsigned long windows_opened, window; /* window: the current one's number
 void lpc_cuda_params_fixed_begin(void) { window = ++windows_opened; }
 void lpc_cuda_params_fixed_end(void) { window = 0; }
 
-static struct fixed_filter *fixed_filter_for(const float *w, const struct lpc_conv_shape *s) {
+static struct fixed_filter *fixed_filter_for(const float *w, const struct lpc_conv_shape *s, int form) {
     for (int i = 0; i < n_fixed_filters; i++) {
         struct fixed_filter *f = &fixed_filters[i];
-        if (f->w == w && f->co == s->co && f->ci == s->ci && f->k == s->k) return f;
+        if (f->w == w && f->co == s->co && f->ci == s->ci && f->k == s->k && f->form == form) return f;
     }
     enum cudaStreamCaptureStatus capturing;
     LPC_CHECK_CUDA(cudaStreamIsCapturing((cudaStream_t)lpc_cuda.stream, &capturing));
     if (n_fixed_filters == MAX_FIXED_FILTERS || capturing != cudaStreamCaptureStatusNone) return NULL;
     struct fixed_filter *f = &fixed_filters[n_fixed_filters++];
-    *f = (struct fixed_filter){w, s->co, s->ci, s->k, NULL, 0};
+    *f = (struct fixed_filter){w, s->co, s->ci, s->k, form, NULL, 0};
     LPC_CHECK_CUDA(cudaMalloc((void **)&f->copy, lpc_conv_w_elements(s) * sizeof(float)));
     return f;
 }
 
-/* the filter w in channel-last order: the window's copy, or a copy made now in `scratch` */
-static const float *channels_last_filter(const float *w, const struct lpc_conv_shape *s, float *scratch) {
-    struct fixed_filter *f = window ? fixed_filter_for(w, s) : NULL;
+/* the filter w in channel-last order or rearranged for the sub-pixel path (`form`): the window's copy,
+ * or a copy made now in `scratch` */
+static const float *filter_copy(const float *w, const struct lpc_conv_shape *s, int form, float *scratch) {
+    struct fixed_filter *f = window ? fixed_filter_for(w, s, form) : NULL;
     if (f && f->window == window) return f->copy;
     float *dst = f ? f->copy : scratch;
-    lpc_cuda_to_channels_last(dst, w, NULL, LPC_ACT_NONE, s->co, s->ci, s->k * s->k);
+    if (form == FILTER_SUBPIXEL) lpc_cuda_subpixel_filter(dst, w, s->co, s->ci);
+    else lpc_cuda_to_channels_last(dst, w, NULL, LPC_ACT_NONE, s->co, s->ci, s->k * s->k);
     if (f) f->window = window;
     return dst;
 }
@@ -220,7 +258,7 @@ static const float *channels_last_filter(const float *w, const struct lpc_conv_s
 static void run_channels_last(const struct conv_call *c, const struct lpc_conv_shape *s) {
     const int act_below = graph_act_below(c, s);
     const struct channels_last_buffers b = channels_last_for(c->op, s, act_below);
-    const float *w = channels_last_filter(c->w, s, b.w);
+    const float *w = filter_copy(c->w, s, FILTER_CHANNELS_LAST, b.w);
     if (c->op == OP_FORWARD) {
         float *x = c->in, *y = s->y_channels_last ? c->out : b.y;
         if (!s->x_channels_last) lpc_cuda_to_channels_last(x = b.x, c->in, c->pre, c->act, s->n, s->ci, s->h * s->w);
@@ -242,6 +280,19 @@ static void run_channels_last(const struct conv_call *c, const struct lpc_conv_s
             lpc_cudnn_graph_backward_data(c->out, dy, w, s, b.cudnn);
         }
     }
+}
+
+/* the call on the sub-pixel path: an NCHW input copied to channel-last order, the phases by cuDNN's
+ * forward convolution, interleaved into the output in its layout (with bias and activation for the
+ * decoder's fused op) */
+static void run_subpixel(const struct conv_call *c, const struct lpc_conv_shape *s) {
+    const struct lpc_conv_shape p = subpixel_shape(s);
+    const struct subpixel_buffers b = subpixel_for(s);
+    const float *w = filter_copy(c->w, s, FILTER_SUBPIXEL, b.w), *in = c->in;
+    if (!s->y_channels_last) lpc_cuda_to_channels_last(b.in, c->in, NULL, LPC_ACT_NONE, s->n, s->co, s->ho * s->wo), in = b.in;
+    lpc_cudnn_graph_forward(b.phases, in, w, NULL, LPC_ACT_NONE, &p, b.cudnn);
+    lpc_cuda_subpixel_interleave(c->out, is_fused(c) ? c->pre : NULL, b.phases, c->bias, c->act, s->n, s->ci, s->ho,
+                                 s->wo, s->x_channels_last);
 }
 
 static void run_cudnn_on_nchw_copies(const struct conv_call *c, const struct lpc_conv_shape *s) {
@@ -275,6 +326,8 @@ static void run(const struct conv_call *c, int path, const struct lpc_conv_shape
     }
     if (path == LPC_CONV_NHWC) {
         run_channels_last(c, s);
+    } else if (path == LPC_CONV_SUBPIXEL) {
+        run_subpixel(c, s);
     } else if (path == LPC_CONV_CUDNN && has_channels_last(s)) {
         run_cudnn_on_nchw_copies(c, s);
     } else if (c->op == OP_FORWARD) {
@@ -362,7 +415,8 @@ static int path_for(const struct conv_call *call, const struct lpc_conv_shape *s
     if (lpc_cuda.conv_algo != LPC_CONV_AUTO || lpc_cuda.deterministic) {
         int want = lpc_cuda.conv_algo;
         if (want == LPC_CONV_AUTO) want = deterministic_path(op, s);
-        *path = path_fits(want, s) ? want : LPC_CONV_CUDNN;
+        if (want == LPC_CONV_SUBPIXEL && !path_fits(want, op, s)) want = LPC_CONV_NHWC; /* the path's other calls */
+        *path = path_fits(want, op, s) ? want : LPC_CONV_CUDNN;
         reserve(*path, call, s);
         return *path;
     }
@@ -370,15 +424,16 @@ static int path_for(const struct conv_call *call, const struct lpc_conv_shape *s
     struct conv_call timed = *call;
     LPC_CHECK_CUDA(cudaMalloc((void **)&timed.in, in_bytes));
     LPC_CHECK_CUDA(cudaMemcpyAsync(timed.in, call->in, in_bytes, cudaMemcpyDeviceToDevice, (cudaStream_t)lpc_cuda.stream));
-    const int candidates[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM, LPC_CONV_IMPLICIT, LPC_CONV_DIRECT, LPC_CONV_NHWC};
+    const int candidates[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM, LPC_CONV_IMPLICIT, LPC_CONV_DIRECT, LPC_CONV_NHWC,
+                              LPC_CONV_SUBPIXEL};
     float best = 0;
     char report[192] = "";
     int used = 0;
     for (int i = 0; i < (int)(sizeof candidates / sizeof *candidates); i++) {
-        if (!path_fits(candidates[i], s)) continue;
+        if (!path_fits(candidates[i], op, s)) continue;
         /* with fp32 math cuDNN has only CUDA-core engines for channel-last tensors: 1.3-8x slower than the
          * best other path on all 48 calls of the benchmark rows timed (bench/RESULTS.md, 2026-11-29) */
-        if (candidates[i] == LPC_CONV_NHWC && !lpc_cuda.tf32) continue;
+        if ((candidates[i] == LPC_CONV_NHWC || candidates[i] == LPC_CONV_SUBPIXEL) && !lpc_cuda.tf32) continue;
         reserve(candidates[i], call, s);
         const float t = time_path(&timed, candidates[i], s);
         if (*path < 0 || t < best) *path = candidates[i], best = t;

@@ -117,13 +117,20 @@ void lpc_cudnn_graph_forward(float *y, const float *x, const float *w, const flo
                              const struct lpc_conv_shape *s, void *workspace);
 void lpc_cudnn_graph_backward_data(float *dx, const float *dy, const float *w, const struct lpc_conv_shape *s,
                                    void *workspace);
-/* kernels/layout.cu: batched [rows, cols] <-> [cols, rows] copies for the channel-last path.
+/* kernels/layout.cu: batched [rows, cols] <-> [cols, rows] copies for the channel-last paths.
  * to: dst[b][col][row] = src[b][row][col] * act'(pre[b][row][col]) (pre NULL: no factor).
  * from: v = src[b][col][row] + bias[row] (bias NULL: + 0); with pre, pre[b][row][col] = v and
  * out[b][row][col] = act(v), else out[b][row][col] = v. */
 void lpc_cuda_to_channels_last(float *dst, const float *src, const float *pre, int act, int batch, int rows, int cols);
 void lpc_cuda_from_channels_last(float *out, float *pre, const float *src, const float *bias, int act, int batch,
                                  int rows, int cols);
+/* kernels/layout.cu, the sub-pixel form of a transposed convolution of kernel 4, stride 2, padding 1
+ * (h, w: its input's size): the filter [4 ci, 2, 2, co] from w [co, ci, 4, 4]; the output [n, c, 2h, 2w]
+ * (channel-last: [n, 2h, 2w, c]) from the phases [n, h + 1, w + 1, 4 c], with bias and activation as
+ * lpc_cuda_from_channels_last applies them */
+void lpc_cuda_subpixel_filter(float *dst, const float *w, int co, int ci);
+void lpc_cuda_subpixel_interleave(float *out, float *pre, const float *phases, const float *bias, int act, int n, int c,
+                                  int h, int w, int channels_last);
 /* kernels/dense_cublas.c */
 void lpc_cublas_dense_forward(float *y, const float *x, const float *w, const float *b, int n, int in, int out);
 void lpc_cublas_dense_backward_data(float *dx, const float *dy, const float *w, int n, int in, int out);

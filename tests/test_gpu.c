@@ -120,7 +120,7 @@ static void expect_conv(const char *what, int backward, const struct lpc_conv_sh
  * weights written after a window are seen by calls outside any window, by the next window, and by a
  * graph captured in a window and replayed after the weights changed. */
 static void check_fixed_filters(struct lpc_conv_shape sh, uint64_t *s) {
-    printf("filters kept in channel-last order while the parameters are fixed\n");
+    printf("filters kept in the path's order while the parameters are fixed\n");
     sh.ho = lpc_conv_out_size(sh.h, sh.k, sh.stride, sh.pad), sh.wo = lpc_conv_out_size(sh.w, sh.k, sh.stride, sh.pad);
     const size_t nx = (size_t)sh.n * sh.ci * sh.h * sh.w, ny = (size_t)sh.n * sh.co * sh.ho * sh.wo;
     const size_t nw = (size_t)sh.co * sh.ci * sh.k * sh.k;
@@ -605,9 +605,9 @@ int main(int argc, char **argv) {
     /* every convolution path (the direct kernels take the shapes with at most 4 large-side channels,
      * cuDNN the others); deterministic mode's auto, used from here on, mixes the paths by the rule of
      * kernels/conv.c (deterministic_path) */
-    const int algos[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM, LPC_CONV_IMPLICIT, LPC_CONV_DIRECT, LPC_CONV_NHWC};
+    const int algos[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM, LPC_CONV_IMPLICIT, LPC_CONV_DIRECT, LPC_CONV_NHWC, LPC_CONV_SUBPIXEL};
     const char *algo_names[] = {"cuDNN", "the GEMM lowering", "the implicit GEMM", "the direct kernels",
-                                "cuDNN on channel-last copies"};
+                                "cuDNN on channel-last copies", "sub-pixel convolutions on cuDNN"};
     for (int a = 0; a < (int)(sizeof algos / sizeof *algos); a++) {
         printf("convolutions on %s (%s)\n", algo_names[a], tf32 ? "tf32" : "fp32");
         lpc_backend_cuda(tf32, 1, algos[a]);
@@ -618,8 +618,10 @@ int main(int argc, char **argv) {
     }
     /* shapes with a side kept channel-last (the decoder's activations between wide layers): on cuDNN's
      * legacy API with that side copied to NCHW (also where gemm, implicit or direct is asked for: thin
-     * layers too), on the nhwc path without that side's copies, and by deterministic auto's rule */
-    const int layout_algos[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM, LPC_CONV_DIRECT, LPC_CONV_NHWC, LPC_CONV_AUTO};
+     * layers too), on the nhwc and subpixel paths without that side's copies, and by deterministic auto's
+     * rule */
+    const int layout_algos[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM, LPC_CONV_DIRECT, LPC_CONV_NHWC, LPC_CONV_SUBPIXEL,
+                                LPC_CONV_AUTO};
     const int layout_shapes[] = {1, 3, 5, 6, 8};
     for (int a = 0; a < (int)(sizeof layout_algos / sizeof *layout_algos); a++) {
         printf("channel-last sides, conv_algo %d (%s)\n", layout_algos[a], tf32 ? "tf32" : "fp32");
@@ -633,6 +635,8 @@ int main(int argc, char **argv) {
             }
     }
     lpc_backend_cuda(tf32, 1, LPC_CONV_NHWC);
+    check_fixed_filters(shapes[5], &s);
+    lpc_backend_cuda(tf32, 1, LPC_CONV_SUBPIXEL); /* the sub-pixel filter for backward-data, channel-last for forward */
     check_fixed_filters(shapes[5], &s);
     if (tf32) return test_finish("test_gpu --tf32");
     lpc_backend_cuda(0, 1, LPC_CONV_AUTO);
@@ -657,7 +661,8 @@ int main(int argc, char **argv) {
     check_training(two_layers);
     printf("the chain and training again with every convolution on cuDNN, then on the implicit GEMM, then with\n"
            "the image layers on the direct kernels, then on cuDNN's channel-last copies, then there with a\n"
-           "three-layer decoder, whose activation between its wide layers is kept channel-last\n");
+           "three-layer decoder, whose activation between its wide layers is kept channel-last, then that\n"
+           "decoder with its transposed convolutions as sub-pixel convolutions\n");
     lpc_backend_cuda(0, 1, LPC_CONV_CUDNN);
     check_chain(two_layers);
     check_training(two_layers);
@@ -670,6 +675,10 @@ int main(int argc, char **argv) {
     lpc_backend_cuda(0, 1, LPC_CONV_NHWC);
     check_chain(two_layers);
     check_training(two_layers);
+    check_model_layout();
+    check_chain(three_layers);
+    check_training(three_layers);
+    lpc_backend_cuda(0, 1, LPC_CONV_SUBPIXEL);
     check_model_layout();
     check_chain(three_layers);
     check_training(three_layers);
