@@ -295,9 +295,11 @@ static void run_subpixel(const struct conv_call *c, const struct lpc_conv_shape 
                                  s->wo, s->x_channels_last);
 }
 
-static void run_cudnn_on_nchw_copies(const struct conv_call *c, const struct lpc_conv_shape *s) {
+/* the call on cuDNN's legacy API: NCHW tensors, with channel-last sides copied (act' applied to the
+ * fused forward's input in place, bias and activation after the fused backward-data) */
+static void run_cudnn(const struct conv_call *c, const struct lpc_conv_shape *s) {
     const struct lpc_conv_shape g = lpc_conv_geometry(s);
-    const struct nchw_buffers b = nchw_for(s);
+    const struct nchw_buffers b = has_channels_last(s) ? nchw_for(s) : (struct nchw_buffers){NULL, NULL};
     if (c->op == OP_FORWARD) {
         float *y = s->y_channels_last ? b.y : c->out;
         if (c->act != LPC_ACT_NONE)
@@ -314,7 +316,6 @@ static void run_cudnn_on_nchw_copies(const struct conv_call *c, const struct lpc
 }
 
 static void run(const struct conv_call *c, int path, const struct lpc_conv_shape *s) {
-    const int fused = is_fused(c);
     /* the forward's act_below factor: cuDNN's epilogue on the nhwc path with y channel-last, else a pass
      * over y after the convolution (elementwise: y's layout does not matter) */
     if (c->op == OP_FORWARD && c->act_below != LPC_ACT_NONE && !(path == LPC_CONV_NHWC && s->y_channels_last)) {
@@ -328,32 +329,23 @@ static void run(const struct conv_call *c, int path, const struct lpc_conv_shape
         run_channels_last(c, s);
     } else if (path == LPC_CONV_SUBPIXEL) {
         run_subpixel(c, s);
-    } else if (path == LPC_CONV_CUDNN && has_channels_last(s)) {
-        run_cudnn_on_nchw_copies(c, s);
+    } else if (path == LPC_CONV_CUDNN) {
+        run_cudnn(c, s);
     } else if (c->op == OP_FORWARD) {
         if (path == LPC_CONV_GEMM) {
             lpc_gemm_conv_forward(c->out, c->in, c->pre, c->act, s, c->w, cols_for(s));
         } else if (path == LPC_CONV_IMPLICIT) {
             lpc_implicit_conv_forward(c->out, c->in, c->pre, c->act, s, c->w, partials_for(s));
-        } else if (path == LPC_CONV_DIRECT) {
-            lpc_direct_conv_forward(c->out, c->in, c->pre, c->act, s, c->w);
         } else {
-            if (c->act != LPC_ACT_NONE)
-                lpc_cuda_bias_act_backward(c->in, NULL, c->in, c->pre, s->n, s->ci, s->h * s->w, c->act);
-            lpc_cudnn_conv_forward(c->out, c->in, c->w, s);
+            lpc_direct_conv_forward(c->out, c->in, c->pre, c->act, s, c->w);
         }
     } else {
         if (path == LPC_CONV_GEMM) {
             lpc_gemm_conv_backward_data(c->out, c->pre, c->bias, c->act, c->in, c->w, s, cols_for(s));
         } else if (path == LPC_CONV_IMPLICIT) {
             lpc_implicit_conv_transposed(c->out, c->pre, c->bias, c->act, c->in, c->w, s, partials_for(s));
-        } else if (path == LPC_CONV_DIRECT) {
-            lpc_direct_conv_transposed(c->out, c->pre, c->bias, c->act, c->in, c->w, s);
-        } else if (fused) {
-            lpc_cudnn_conv_backward_data(c->pre, c->in, c->w, s);
-            lpc_cuda_bias_act_forward(c->out, c->pre, c->bias, s->n, s->ci, s->h * s->w, c->act);
         } else {
-            lpc_cudnn_conv_backward_data(c->out, c->in, c->w, s);
+            lpc_direct_conv_transposed(c->out, c->pre, c->bias, c->act, c->in, c->w, s);
         }
     }
 }

@@ -123,10 +123,8 @@ int lpc_model_create(struct lpc_model *m, const struct lpc_config *cfg, const st
     m->has_encoder = cfg->init != LPC_INIT_PRIOR;
     m->max_batch = max_batch;
     for (int i = 1; i < m->n_conv && be->prefers_channels_last; i++) /* the output of layer i, input of i + 1 */
-        if (be->prefers_channels_last(&m->dec[i].conv, &m->dec[i + 1].conv)) {
+        if (be->prefers_channels_last(&m->dec[i].conv, &m->dec[i + 1].conv))
             m->dec[i].conv.x_channels_last = m->dec[i + 1].conv.y_channels_last = 1;
-            m->channels_last = 1;
-        }
     lpc_arena_create(&m->arena, be, &t);
 
     const size_t B = (size_t)max_batch;

@@ -415,7 +415,7 @@ static void check_model_layout(void) {
     struct lpc_model m;
     if (lpc_model_create(&m, &cfg, gpu, 1, three_layers.side, three_layers.side, 8)) lpc_die_last_error();
     const struct lpc_conv_shape *l1 = &m.dec[1].conv, *l2 = &m.dec[2].conv, *l3 = &m.dec[3].conv;
-    CHECK(m.channels_last && !l1->y_channels_last && l1->x_channels_last && l2->y_channels_last &&
+    CHECK(!l1->y_channels_last && l1->x_channels_last && l2->y_channels_last &&
               !l2->x_channels_last && !l3->y_channels_last && !l3->x_channels_last,
           "three-layer decoder: channel-last sides %d%d %d%d %d%d, expected 01 10 00 (y, x per layer)",
           l1->y_channels_last, l1->x_channels_last, l2->y_channels_last, l2->x_channels_last, l3->y_channels_last,

@@ -141,7 +141,7 @@ static void check_channels_last(void) {
     struct lpc_model nchw;
     create(&nchw, 0, "3,4,5", lpc_backend_cpu());
     setup(0, "3,4,5", &cpu_channels_last);
-    CHECK(m.channels_last && m.dec[2].conv.x_channels_last && m.dec[2].conv.y_channels_last &&
+    CHECK(m.dec[2].conv.x_channels_last && m.dec[2].conv.y_channels_last &&
               !m.dec[1].conv.y_channels_last && !m.dec[3].conv.x_channels_last,
           "channel-last decoder: the inner activations are not the ones marked channel-last");
     struct lpc_model *both[2] = {&nchw, &m};
