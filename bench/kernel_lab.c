@@ -197,14 +197,14 @@ static void dense_launch(void *c_) {
     struct dense_ctx *c = c_;
     const int n = c->n, in = c->in, out = c->out, relu = LPC_ACT_RELU;
     if (c->op == 0) {
-        if (c->variant == 0) gpu->dense_bias_act_forward(c->y, c->pre, c->x, c->w, c->b, n, in, out, relu);
+        if (c->variant == 0) gpu->dense_bias_act_forward(c->y, c->pre, c->x, c->w, c->b, n, in, out, relu, 0);
         else if (c->variant == 2) lpc_fused_dense_bias_act_forward(c->y, c->pre, c->x, c->w, c->b, n, in, out, relu);
         else {
             lpc_cublas_dense_forward(c->pre, c->x, c->w, NULL, n, in, out);
             lpc_cuda_bias_act_forward(c->y, c->pre, c->b, n, out, 1, relu);
         }
     } else { /* the production op and the unfused sequence may overwrite dout: they get a copy */
-        if (c->variant == 0) gpu->act_dense_backward_data(c->dx, c->scratch, c->pre, c->w, n, in, out, relu);
+        if (c->variant == 0) gpu->act_dense_backward_data(c->dx, c->scratch, c->pre, c->w, n, in, out, relu, 0);
         else if (c->variant == 2) lpc_fused_act_dense_backward_data(c->dx, c->dout, c->pre, c->w, n, in, out, relu);
         else {
             lpc_cuda_bias_act_backward(c->scratch, NULL, c->dout, c->pre, n, out, 1, relu);
@@ -218,9 +218,9 @@ static void lab_dense(int n, int in, int out) {
     float *x = host_random(nx, 5, 1, 0), *w = host_random(nw, 6, 0.1f, 0), *b = host_random(out, 7, 0.1f, 0);
     float *dout = host_random(ny, 8, 1, 0), *pre = malloc(ny * sizeof(float)), *y = malloc(ny * sizeof(float));
     float *dx = malloc(nx * sizeof(float)), *scratch = malloc(ny * sizeof(float));
-    cpu->dense_bias_act_forward(y, pre, x, w, b, n, in, out, LPC_ACT_RELU);
+    cpu->dense_bias_act_forward(y, pre, x, w, b, n, in, out, LPC_ACT_RELU, 0);
     memcpy(scratch, dout, ny * sizeof(float));
-    cpu->act_dense_backward_data(dx, scratch, pre, w, n, in, out, LPC_ACT_RELU);
+    cpu->act_dense_backward_data(dx, scratch, pre, w, n, in, out, LPC_ACT_RELU, 0);
     const char *names[2] = {"dense_bias_act_forward", "act_dense_backward_data"};
     const char *kinds[3] = {"production", "unfused: cuBLAS + kernel", "fused kernel"};
     for (int op = 0; op < 2; op++)

@@ -57,16 +57,22 @@ static void cuda_normal(float *out, size_t n, struct lpc_rng *rng) {
     rng->offset += lpc_rng_advance(n);
 }
 
+static void cuda_channels_last_to_nchw(float *dst, const float *src, int n, int c, int hw) {
+    lpc_cuda_from_channels_last(dst, NULL, src, NULL, LPC_ACT_NONE, n, c, hw);
+}
+
 /* channel-last decoder activations where both layers run on cuDNN's channel-last engines: conv_algo =
- * nhwc or subpixel, or timed auto with TF32 math, and neither layer thin (the image layer's direct kernels read and
- * write NCHW, twice as fast as with channel-last reads and writes). Not with fp32 math, where cuDNN has
+ * nhwc or subpixel, or timed auto with TF32 math, and neither layer thin (the image layer's direct
+ * kernels read and write NCHW, twice as fast as with channel-last reads and writes); the dense layer's
+ * output likewise where the first transposed convolution is not thin (its ops write and read it
+ * channel-last at no extra pass). Not with fp32 math, where cuDNN has
  * only CUDA-core engines for channel-last tensors, nor with `deterministic = true`, where its first
  * engine runs untimed: 9-24 % slower than the rule's NCHW mix in all four benchmark rows
  * (bench/RESULTS.md, 2026-11-29, channel-last activations). */
 static int cuda_prefers_channels_last(const struct lpc_conv_shape *producer, const struct lpc_conv_shape *consumer) {
     const int timed_tf32 = lpc_cuda.conv_algo == LPC_CONV_AUTO && lpc_cuda.tf32 && !lpc_cuda.deterministic;
     const int channels_last_path = lpc_cuda.conv_algo == LPC_CONV_NHWC || lpc_cuda.conv_algo == LPC_CONV_SUBPIXEL;
-    return (channels_last_path || timed_tf32) && !lpc_direct_conv_fits(producer) &&
+    return (channels_last_path || timed_tf32) && (!producer || !lpc_direct_conv_fits(producer)) &&
            !lpc_direct_conv_fits(consumer);
 }
 
@@ -93,6 +99,7 @@ static const struct lpc_backend cuda_backend = {
     .act_conv2d_forward = lpc_cuda_act_conv2d_forward,
     .dense_bias_act_forward = lpc_cuda_dense_bias_act_forward,
     .act_dense_backward_data = lpc_cuda_act_dense_backward_data,
+    .channels_last_to_nchw = cuda_channels_last_to_nchw,
     .bias_act_forward = lpc_cuda_bias_act_forward,
     .bias_act_backward = lpc_cuda_bias_act_backward,
     .likelihood = lpc_cuda_likelihood,

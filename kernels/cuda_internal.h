@@ -135,6 +135,12 @@ void lpc_cuda_subpixel_interleave(float *out, float *pre, const float *phases, c
 void lpc_cublas_dense_forward(float *y, const float *x, const float *w, const float *b, int n, int in, int out);
 void lpc_cublas_dense_backward_data(float *dx, const float *dy, const float *w, int n, int in, int out);
 void lpc_cublas_dense_backward_params(float *dw, float *db, const float *dy, const float *x, int n, int in, int out);
+/* the dense layer with a channel-last output [n, out / channels, channels] (contract in lpc/ops.h):
+ * y = x w^T without bias; partials [out / channels][n, in] whose sum is dy w */
+void lpc_cublas_dense_forward_channels_last(float *y, const float *x, const float *w, int n, int in, int out,
+                                            int channels);
+void lpc_cublas_dense_backward_data_channels_last(float *partials, const float *dy, const float *w, int n, int in,
+                                                  int out, int channels);
 
 /* kernels/dense_fused.cu: the decoder's dense layer ops (contracts in lpc/ops.h): the fused kernels where
  * lpc_fused_dense_pays (fp32 math, small layers), else cuBLAS and the bias-activation or act' kernel;
@@ -145,9 +151,9 @@ void lpc_fused_dense_bias_act_forward(float *y, float *pre, const float *x, cons
 void lpc_fused_act_dense_backward_data(float *dx, const float *dout, const float *pre, const float *w, int n, int in,
                                        int out, int act);
 void lpc_cuda_dense_bias_act_forward(float *y, float *pre, const float *x, const float *w, const float *b, int n, int in,
-                                     int out, int act);
+                                     int out, int act, int channels);
 void lpc_cuda_act_dense_backward_data(float *dx, float *dout, const float *pre, const float *w, int n, int in, int out,
-                                      int act);
+                                      int act, int channels);
 
 /* kernels/workspace.c: the one device workspace. lpc_cuda_workspace(bytes) returns it, grown to at
  * least `bytes` first if needed (outside graph capture only); a pointer it returned stays valid for

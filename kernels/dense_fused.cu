@@ -7,6 +7,11 @@
 // (backward) where that pays: with `math = fp32` (cuBLAS then computes in fp32 too) and small layers,
 // up to DENSE_FUSED_MAX_MACS multiply-adds. Larger layers (where the fused kernels lost) and TF32 math
 // (where cuBLAS's tensor-core GEMMs tied with them) keep the cuBLAS sequence.
+// A channel-last output ([n, hw, c] for the feature map [c, hw] of the first transposed convolution,
+// weights in the feature order c * hw + position) runs as cuBLAS GEMMs batched over the hw positions,
+// which read the weights' rows of one position with a stride: the forward writes each position's
+// channels in place, followed by a bias-activation kernel that reads the bias in feature order; the
+// backward writes one partial result per position, added in a fixed order by a second kernel.
 #include <cuda_runtime.h>
 
 #include "block_reduce.cuh"
@@ -132,6 +137,31 @@ __global__ void __launch_bounds__(DENSE_THREADS)
     }
 }
 
+// y and pre [n, hw, c] channel-last: pre += b[c * hw + position], y = act(pre)
+__global__ void bias_act_channels_last_kernel(float *y, float *pre, const float *b, int n, int c, int hw, int act) {
+    const size_t total = (size_t)n * hw * c;
+    for (size_t at = blockIdx.x * (size_t)blockDim.x + threadIdx.x; at < total; at += (size_t)gridDim.x * blockDim.x) {
+        const int ch = (int)(at % c), position = (int)(at / c % hw);
+        const float v = pre[at] + b[(size_t)ch * hw + position];
+        pre[at] = v;
+        y[at] = lpc_pw_act(v, act);
+    }
+}
+
+// dx[j] = sum over p = 0 .. count - 1, in that order, of partials[p * size + j]
+__global__ void sum_partials_kernel(float *dx, const float *partials, int count, size_t size) {
+    for (size_t j = blockIdx.x * (size_t)blockDim.x + threadIdx.x; j < size; j += (size_t)gridDim.x * blockDim.x) {
+        float s = 0.0f;
+        for (int p = 0; p < count; p++) s += partials[p * size + j];
+        dx[j] = s;
+    }
+}
+
+static unsigned elementwise_blocks(size_t total) {
+    const size_t blocks = (total + LPC_THREADS - 1) / LPC_THREADS;
+    return (unsigned)(blocks < 65535 * 16 ? blocks : 65535 * 16);
+}
+
 extern "C" {
 int lpc_fused_dense_pays(int n, int in, int out) {
     return !lpc_cuda.tf32 && (long long)n * in * out <= DENSE_FUSED_MAX_MACS;
@@ -158,7 +188,13 @@ void lpc_fused_act_dense_backward_data(float *dx, const float *dout, const float
 }
 
 void lpc_cuda_dense_bias_act_forward(float *y, float *pre, const float *x, const float *w, const float *b, int n,
-                                     int in, int out, int act) {
+                                     int in, int out, int act, int channels) {
+    if (channels) {
+        lpc_cublas_dense_forward_channels_last(pre, x, w, n, in, out, channels);
+        bias_act_channels_last_kernel<<<elementwise_blocks((size_t)n * out), LPC_THREADS, 0, STREAM>>>(
+            y, pre, b, n, channels, out / channels, act);
+        return;
+    }
     if (lpc_fused_dense_pays(n, in, out)) {
         lpc_fused_dense_bias_act_forward(y, pre, x, w, b, n, in, out, act);
         return;
@@ -168,7 +204,16 @@ void lpc_cuda_dense_bias_act_forward(float *y, float *pre, const float *x, const
 }
 
 void lpc_cuda_act_dense_backward_data(float *dx, float *dout, const float *pre, const float *w, int n, int in, int out,
-                                      int act) {
+                                      int act, int channels) {
+    if (channels) {
+        const int hw = out / channels;
+        float *partials = (float *)lpc_cuda_workspace((size_t)hw * n * in * sizeof(float));
+        lpc_cuda_bias_act_backward(dout, NULL, dout, pre, n, out, 1, act); /* elementwise: either layout */
+        lpc_cublas_dense_backward_data_channels_last(partials, dout, w, n, in, out, channels);
+        sum_partials_kernel<<<elementwise_blocks((size_t)n * in), LPC_THREADS, 0, STREAM>>>(dx, partials, hw,
+                                                                                           (size_t)n * in);
+        return;
+    }
     if (lpc_fused_dense_pays(n, in, out)) {
         lpc_fused_act_dense_backward_data(dx, dout, pre, w, n, in, out, act);
         return;

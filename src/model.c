@@ -125,6 +125,8 @@ int lpc_model_create(struct lpc_model *m, const struct lpc_config *cfg, const st
     for (int i = 1; i < m->n_conv && be->prefers_channels_last; i++) /* the output of layer i, input of i + 1 */
         if (be->prefers_channels_last(&m->dec[i].conv, &m->dec[i + 1].conv))
             m->dec[i].conv.x_channels_last = m->dec[i + 1].conv.y_channels_last = 1;
+    if (be->prefers_channels_last && be->prefers_channels_last(NULL, &m->dec[1].conv)) /* the dense layer's output */
+        m->dec[1].conv.y_channels_last = 1;
     lpc_arena_create(&m->arena, be, &t);
 
     const size_t B = (size_t)max_batch;
@@ -183,13 +185,17 @@ static struct lpc_conv_shape with_batch(struct lpc_conv_shape s, int n) {
     return s;
 }
 
+/* the dense layer's output as the dense ops see it: 0 for NCHW order, else its channel count
+ * (channel-last [n, h0 * w0, channels]) */
+static int dense_channels(const struct lpc_model *m) { return m->dec[1].conv.y_channels_last ? m->dec[1].conv.co : 0; }
+
 void lpc_model_decode(struct lpc_model *m, const float *z, int n) {
     const struct lpc_backend *be = m->be;
     const struct lpc_arena *a = &m->arena;
     struct lpc_layer *fc = &m->dec[0];
     m->dec_z = z;
     be->dense_bias_act_forward(fc->out, fc->pre, z, lpc_arena_param(a, fc->w), lpc_arena_param(a, fc->b), n,
-                               (int)fc->in_size, (int)fc->out_size, fc->act);
+                               (int)fc->in_size, (int)fc->out_size, fc->act, dense_channels(m));
     const float *in = fc->out;
     for (int i = 1; i <= m->n_conv; i++) {
         struct lpc_layer *L = &m->dec[i];
@@ -237,13 +243,23 @@ void lpc_model_decoder_backward(struct lpc_model *m, float *grad_z, int n, int p
         which ^= 1;
     }
     struct lpc_layer *fc = &m->dec[0];
-    if (!param_grads) { /* the chain's steps: activation backward and the dense layer in one op */
+    const int channels = dense_channels(m), out = (int)fc->out_size;
+    if (!param_grads) { /* the chain's steps: activation backward and the dense layer in one op (a channel-last
+                         * output's act' came with the first convolution, as the activation between two
+                         * convolutions does) */
         be->act_dense_backward_data(grad_z, (float *)d_out, fc->pre, lpc_arena_param(a, fc->w), n, (int)fc->in_size,
-                                    (int)fc->out_size, fc->act);
+                                    out, channels ? LPC_ACT_NONE : fc->act, channels);
         return;
     }
     float *d_pre = bufs[which];
-    be->bias_act_backward(d_pre, lpc_arena_grad(a, fc->b), d_out, fc->pre, n, (int)fc->out_size, 1, fc->act);
+    if (channels) { /* act' in the gradient's channel-last order, then the NCHW order of the parameters */
+        be->bias_act_backward(d_pre, NULL, d_out, fc->pre, n, out, 1, fc->act);
+        d_out = d_pre, d_pre = bufs[which ^ 1];
+        be->channels_last_to_nchw(d_pre, d_out, n, channels, out / channels);
+        be->bias_act_backward(d_pre, lpc_arena_grad(a, fc->b), d_pre, fc->pre, n, out, 1, LPC_ACT_NONE);
+    } else {
+        be->bias_act_backward(d_pre, lpc_arena_grad(a, fc->b), d_out, fc->pre, n, out, 1, fc->act);
+    }
     be->dense_backward_params(lpc_arena_grad(a, fc->w), NULL, d_pre, m->dec_z, n, (int)fc->in_size, (int)fc->out_size);
     be->dense_backward_data(grad_z, d_pre, lpc_arena_param(a, fc->w), n, (int)fc->in_size, (int)fc->out_size);
 }

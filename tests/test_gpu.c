@@ -204,31 +204,32 @@ static void check_decoder_layer(struct lpc_conv_shape sh, uint64_t *s, const int
     free(in), free(w), free(b), free(dout), free(pre), free(out), free(tmp), free(got), free(dy), free(pre_below);
 }
 
-/* The decoder's fused dense ops against the CPU's unfused sequence, for every activation; the
- * backward twice, since its split reduction must leave its tile counters at zero for the next launch. */
-static void check_dense_fused(int n, int in, int out, const float *x, const float *w, const float *b, const float *dy,
-                              const float *dxg, const float *dwg, const float *dbg) {
+/* The decoder's fused dense ops against the CPU's unfused sequence, for every activation, with the
+ * output in NCHW order (channels 0) or channel-last; the backward twice, since its split reduction must
+ * leave its tile counters at zero for the next launch. */
+static void check_dense_fused(int n, int in, int out, int channels, const float *x, const float *w, const float *b,
+                              const float *dy, const float *dxg, const float *dwg, const float *dbg) {
     const size_t ny = (size_t)n * out, nx = (size_t)n * in;
     float *pre = malloc(sizeof(float) * ny), *y = malloc(sizeof(float) * ny), *tmp = malloc(sizeof(float) * ny);
     float *dx = malloc(sizeof(float) * nx), *got = malloc(sizeof(float) * (ny > nx ? ny : nx));
     for (int act = LPC_ACT_NONE; act <= LPC_ACT_SILU; act++) {
         char what[128];
-        snprintf(what, sizeof what, "dense_bias_act_forward n%d %d->%d act %d", n, in, out, act);
-        cpu->dense_bias_act_forward(y, pre, x, w, b, n, in, out, act);
+        snprintf(what, sizeof what, "dense_bias_act_forward n%d %d->%d channels %d act %d", n, in, out, channels, act);
+        cpu->dense_bias_act_forward(y, pre, x, w, b, n, in, out, act, channels);
         float *d_pre = gpu_buffer(ny, NULL), *d_y = act == LPC_ACT_NONE ? d_pre : gpu_buffer(ny, NULL);
-        gpu->dense_bias_act_forward(d_y, d_pre, dxg, dwg, dbg, n, in, out, act);
+        gpu->dense_bias_act_forward(d_y, d_pre, dxg, dwg, dbg, n, in, out, act, channels);
         gpu_fetch(got, d_pre, ny, what);
         compare(what, got, pre, ny, 1e-9);
         gpu_fetch(got, d_y, ny, what);
         compare(what, got, y, ny, 1e-9);
-        snprintf(what, sizeof what, "act_dense_backward_data n%d %d->%d act %d", n, in, out, act);
+        snprintf(what, sizeof what, "act_dense_backward_data n%d %d->%d channels %d act %d", n, in, out, channels, act);
         memcpy(tmp, dy, sizeof(float) * ny);
-        cpu->act_dense_backward_data(dx, tmp, pre, w, n, in, out, act);
+        cpu->act_dense_backward_data(dx, tmp, pre, w, n, in, out, act, channels);
         /* the CPU's pre on both sides, as in check_decoder_layer */
         float *d_pre_ref = gpu_buffer(ny, pre);
         for (int launch = 0; launch < 2; launch++) { /* a fresh output each time: no result left over */
             float *d_dout = gpu_buffer(ny, dy), *d_dx = gpu_buffer(nx, NULL);
-            gpu->act_dense_backward_data(d_dx, d_dout, d_pre_ref, dwg, n, in, out, act);
+            gpu->act_dense_backward_data(d_dx, d_dout, d_pre_ref, dwg, n, in, out, act, channels);
             gpu_fetch(got, d_dx, nx, what);
             compare(what, got, dx, nx, 1e-9);
         }
@@ -245,7 +246,9 @@ static void check_dense(int n, int in, int out, uint64_t *s) {
     gpu->dense_forward(y, dxg, dwg, dbg, n, in, out);
     gpu_fetch(got, y, (size_t)n * out, "dense forward");
     compare("dense forward", got, ref, (size_t)n * out, 1e-9);
-    check_dense_fused(n, in, out, x, w, b, dy, dxg, dwg, dbg);
+    check_dense_fused(n, in, out, 0, x, w, b, dy, dxg, dwg, dbg);
+    /* a channel-last output: 16 positions where out allows, else 4, else 1 */
+    check_dense_fused(n, in, out, out % 16 == 0 ? out / 16 : out % 4 == 0 ? out / 4 : out, x, w, b, dy, dxg, dwg, dbg);
     float *dx = gpu_buffer((size_t)n * in, NULL);
     cpu->dense_backward_data(ref, dy, w, n, in, out);
     gpu->dense_backward_data(dx, dyg, dwg, n, in, out);
@@ -407,7 +410,8 @@ static void train_steps(const struct lpc_backend *be, struct test_decoder dec, i
 }
 
 /* Which decoder activations the GPU model keeps channel-last, by the backend's preference (conv_algo =
- * nhwc here): the one between the three-layer decoder's two wide layers; none next to a thin layer. */
+ * nhwc or subpixel here): the dense layer's output and the activation between the three-layer
+ * decoder's two wide layers; none next to a thin layer. */
 static void check_model_layout(void) {
     struct lpc_config cfg;
     lpc_config_defaults(&cfg);
@@ -415,9 +419,9 @@ static void check_model_layout(void) {
     struct lpc_model m;
     if (lpc_model_create(&m, &cfg, gpu, 1, three_layers.side, three_layers.side, 8)) lpc_die_last_error();
     const struct lpc_conv_shape *l1 = &m.dec[1].conv, *l2 = &m.dec[2].conv, *l3 = &m.dec[3].conv;
-    CHECK(!l1->y_channels_last && l1->x_channels_last && l2->y_channels_last &&
+    CHECK(l1->y_channels_last && l1->x_channels_last && l2->y_channels_last &&
               !l2->x_channels_last && !l3->y_channels_last && !l3->x_channels_last,
-          "three-layer decoder: channel-last sides %d%d %d%d %d%d, expected 01 10 00 (y, x per layer)",
+          "three-layer decoder: channel-last sides %d%d %d%d %d%d, expected 11 10 00 (y, x per layer)",
           l1->y_channels_last, l1->x_channels_last, l2->y_channels_last, l2->x_channels_last, l3->y_channels_last,
           l3->x_channels_last);
     lpc_model_destroy(&m);

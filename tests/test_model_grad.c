@@ -99,8 +99,8 @@ static void fd_params(const char *what, int first, int last, double (*loss)(void
                  m.arena.table.params[k].count, loss);
 }
 
-/* the CPU backend asked to keep the decoder's inner activations channel-last, as the CUDA backend
- * does with TF32 math */
+/* the CPU backend asked to keep the decoder's inner activations and its dense layer's output
+ * channel-last, as the CUDA backend does with TF32 math */
 static int always(const struct lpc_conv_shape *producer, const struct lpc_conv_shape *consumer) {
     (void)producer, (void)consumer;
     return 1;
@@ -134,16 +134,18 @@ static void setup(int likelihood, const char *channels, const struct lpc_backend
     }
 }
 
-/* The decoder with channel-last inner activations (three layers: one channel-last on both sides)
- * against the NCHW one with the same parameters: mu, log p and the gradients w.r.t. z and every
- * decoder parameter (the bias gradients are summed in another order); then its finite differences. */
-static void check_channels_last(void) {
+/* The decoder with channel-last inner activations and dense output (every transposed convolution's
+ * sides channel-last but the image) against the NCHW one with the same parameters: mu, log p and the
+ * gradients w.r.t. z and every decoder parameter (the bias gradients are summed in another order); then
+ * its finite differences. Three layers: a 1x1 first feature map; two: 5 channels of 2x2, where the
+ * dense layer's channel-last output is another order than NCHW. */
+static void check_channels_last(const char *channels) {
     struct lpc_model nchw;
-    create(&nchw, 0, "3,4,5", lpc_backend_cpu());
-    setup(0, "3,4,5", &cpu_channels_last);
-    CHECK(m.dec[2].conv.x_channels_last && m.dec[2].conv.y_channels_last &&
-              !m.dec[1].conv.y_channels_last && !m.dec[3].conv.x_channels_last,
-          "channel-last decoder: the inner activations are not the ones marked channel-last");
+    create(&nchw, 0, channels, lpc_backend_cpu());
+    setup(0, channels, &cpu_channels_last);
+    int marked = !m.dec[m.n_conv].conv.x_channels_last;
+    for (int i = 1; i <= m.n_conv; i++) marked &= m.dec[i].conv.y_channels_last && (i == m.n_conv || m.dec[i].conv.x_channels_last);
+    CHECK(marked, "channel-last decoder %s: the activations are not the ones marked channel-last", channels);
     struct lpc_model *both[2] = {&nchw, &m};
     for (int k = 0; k < 2; k++) {
         lpc_arena_zero_grads(&both[k]->arena, LPC_GROUP_DECODER);
@@ -186,7 +188,8 @@ static void check_channels_last(void) {
 int main(void) {
     cpu_channels_last = *lpc_backend_cpu();
     cpu_channels_last.prefers_channels_last = always;
-    check_channels_last();
+    check_channels_last("3,4,5");
+    check_channels_last("3,5");
     for (int lik = 0; lik < 2; lik++) {
         setup(lik, "3,4", lpc_backend_cpu());
         const char *name = lik ? "discretized" : "gaussian";

@@ -33,7 +33,8 @@ struct lpc_model {
 
     /* decoder: dense, then n_conv transposed convolutions; the last layer's output is mu. Activations
      * between two transposed convolutions (and their gradients) are [n, h, w, c] where the backend
-     * prefers that (the layers' conv shapes say which); the dense layer's output and mu are NCHW. */
+     * prefers that (the layers' conv shapes say which), and so may the dense layer's output (the first
+     * transposed convolution's y side); mu is NCHW. */
     struct lpc_layer dec[LPC_MAX_LAYERS];
     int dec_log_sigma; /* parameter index when learned, else -1 */
     float *log_sigma_fixed; /* backend scalar when not learned */

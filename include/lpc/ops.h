@@ -73,11 +73,15 @@ struct lpc_backend {
     /* The decoder's dense layer with its bias and activation, fused where the backend can:
      * pre = x w^T + b, y = act(pre); y may equal pre only for act = LPC_ACT_NONE. Its backward to the
      * input when no parameter gradient is wanted (the chain's steps): dx = (dout * act'(pre)) w; dout is
-     * scratch: its contents afterwards are unspecified. */
+     * scratch: its contents afterwards are unspecified. channels > 0: the layer's output is a feature
+     * map [channels, hw] (hw = out / channels) that y, pre and dout hold channel-last, [n, hw, channels];
+     * w and b keep the feature order channel * hw + position. */
     void (*dense_bias_act_forward)(float *y, float *pre, const float *x, const float *w, const float *b, int n, int in,
-                                   int out, int act);
+                                   int out, int act, int channels);
     void (*act_dense_backward_data)(float *dx, float *dout, const float *pre, const float *w, int n, int in, int out,
-                                    int act);
+                                    int act, int channels);
+    /* dst [n, c, hw] = src [n, hw, c] */
+    void (*channels_last_to_nchw)(float *dst, const float *src, int n, int c, int hw);
 
     /* convolution (no bias; bias_act_* add it) */
     void (*conv2d_forward)(float *y, const float *x, const float *w, const struct lpc_conv_shape *s);
@@ -149,7 +153,8 @@ struct lpc_backend {
 
     /* Optional (NULL on the CPU): 1 when the activation between two of the decoder's transposed
      * convolutions, the output of `producer` and the input of `consumer` (their shapes as convolutions,
-     * batch size 0), should be kept channel-last (struct lpc_conv_shape) with the backend's settings. */
+     * batch size 0), should be kept channel-last (struct lpc_conv_shape) with the backend's settings;
+     * producer NULL: the output of the dense layer, the input of the first transposed convolution. */
     int (*prefers_channels_last)(const struct lpc_conv_shape *producer, const struct lpc_conv_shape *consumer);
 
     /* Optional (NULL on the CPU): from params_fixed_begin to params_fixed_end no op writes the weights

@@ -270,15 +270,36 @@ static void cpu_act_conv2d_forward(float *y, float *dout, const float *pre, cons
     cpu_bias_act_backward(y, NULL, y, pre_below, s->n, s->co, s->ho * s->wo, act_below);
 }
 
+static void cpu_channels_last_to_nchw(float *dst, const float *src, int n, int c, int hw) {
+    for (size_t i = 0; i < (size_t)n; i++) transpose(dst + i * c * hw, src + i * c * hw, (size_t)hw, (size_t)c);
+}
+
+/* a channel-last output (channels > 0) is the NCHW result transposed: the same values */
 static void cpu_dense_bias_act_forward(float *y, float *pre, const float *x, const float *w, const float *b, int n,
-                                       int in, int out, int act) {
+                                       int in, int out, int act, int channels) {
+    if (channels) {
+        const size_t size = (size_t)n * out, hw = (size_t)(out / channels);
+        float *t = get_scratch(0, 2 * size);
+        cpu_dense_bias_act_forward(t + size, t, x, w, b, n, in, out, act, 0);
+        for (size_t i = 0; i < (size_t)n; i++) {
+            transpose(pre + i * out, t + i * out, (size_t)channels, hw);
+            if (y != pre) transpose(y + i * out, t + size + i * out, (size_t)channels, hw);
+        }
+        return;
+    }
     cpu_dense_forward(pre, x, w, NULL, n, in, out);
     cpu_bias_act_forward(y, pre, b, n, out, 1, act);
 }
 
 static void cpu_act_dense_backward_data(float *dx, float *dout, const float *pre, const float *w, int n, int in, int out,
-                                        int act) {
-    cpu_bias_act_backward(dout, NULL, dout, pre, n, out, 1, act);
+                                        int act, int channels) {
+    cpu_bias_act_backward(dout, NULL, dout, pre, n, out, 1, act); /* elementwise: either layout */
+    if (channels) {
+        float *t = get_scratch(0, (size_t)n * out);
+        cpu_channels_last_to_nchw(t, dout, n, channels, out / channels);
+        cpu_dense_backward_data(dx, t, w, n, in, out);
+        return;
+    }
     cpu_dense_backward_data(dx, dout, w, n, in, out);
 }
 
@@ -334,6 +355,7 @@ static const struct lpc_backend cpu_backend = {
     .act_conv2d_forward = cpu_act_conv2d_forward,
     .dense_bias_act_forward = cpu_dense_bias_act_forward,
     .act_dense_backward_data = cpu_act_dense_backward_data,
+    .channels_last_to_nchw = cpu_channels_last_to_nchw,
     .bias_act_forward = cpu_bias_act_forward,
     .bias_act_backward = cpu_bias_act_backward,
     .likelihood = lpc_likelihood_cpu,
