@@ -65,10 +65,10 @@ static void cuda_channels_last_to_nchw(float *dst, const float *src, int n, int 
  * nhwc or subpixel, or timed auto with TF32 math, and neither layer thin (the image layer's direct
  * kernels read and write NCHW, twice as fast as with channel-last reads and writes); the dense layer's
  * output likewise where the first transposed convolution is not thin (its ops write and read it
- * channel-last at no extra pass). Not with fp32 math, where cuDNN has
- * only CUDA-core engines for channel-last tensors, nor with `deterministic = true`, where its first
- * engine runs untimed: 9-24 % slower than the rule's NCHW mix in all four benchmark rows
- * (bench/RESULTS.md, 2026-11-29, channel-last activations). */
+ * channel-last at no extra pass). Not with fp32 math, where cuDNN has only CUDA-core engines for
+ * channel-last tensors, nor with `deterministic = true`, where its first engine runs untimed: 9-24 %
+ * slower than the rule's NCHW mix in all four benchmark rows (bench/RESULTS.md, 2026-11-29,
+ * channel-last activations). */
 static int cuda_prefers_channels_last(const struct lpc_conv_shape *producer, const struct lpc_conv_shape *consumer) {
     const int timed_tf32 = lpc_cuda.conv_algo == LPC_CONV_AUTO && lpc_cuda.tf32 && !lpc_cuda.deterministic;
     const int channels_last_path = lpc_cuda.conv_algo == LPC_CONV_NHWC || lpc_cuda.conv_algo == LPC_CONV_SUBPIXEL;

@@ -6,9 +6,9 @@
 // Those copies are batches of [rows, cols] -> [cols, rows] transposes through a 32 x 33 shared tile, so
 // that reads and writes are coalesced; elementwise work happens in fp32 exactly as the NCHW kernels do it.
 // The sub-pixel path computes a transposed convolution of kernel 4, stride 2, padding 1 as one stride-1
-// convolution with a 2 x 2 filter into four output phases (the four parities of the output pixel, 4 ci
-// channels on an (ho + 1) x (wo + 1) grid); here are its filter rearrangement and the interleave of the
-// phases into the output, with bias and activation.
+// convolution with a 2 x 2 filter into four output phases (the four parities of the output pixel: 4 c
+// channels on an (h + 1) x (w + 1) grid, h x w the input's size); here are its filter rearrangement and
+// the interleave of the phases into the output, with bias and activation.
 #include <cuda_runtime.h>
 
 #include "cuda_internal.h"

@@ -243,12 +243,12 @@ void lpc_model_decoder_backward(struct lpc_model *m, float *grad_z, int n, int p
         which ^= 1;
     }
     struct lpc_layer *fc = &m->dec[0];
-    const int channels = dense_channels(m), out = (int)fc->out_size;
-    if (!param_grads) { /* the chain's steps: activation backward and the dense layer in one op (a channel-last
-                         * output's act' came with the first convolution, as the activation between two
-                         * convolutions does) */
-        be->act_dense_backward_data(grad_z, (float *)d_out, fc->pre, lpc_arena_param(a, fc->w), n, (int)fc->in_size,
-                                    out, channels ? LPC_ACT_NONE : fc->act, channels);
+    const int channels = dense_channels(m), in = (int)fc->in_size, out = (int)fc->out_size;
+    /* the chain's steps: activation backward and the dense layer in one op; a channel-last output got its
+     * act' from the first convolution, as an activation between two convolutions does */
+    if (!param_grads) {
+        be->act_dense_backward_data(grad_z, (float *)d_out, fc->pre, lpc_arena_param(a, fc->w), n, in, out,
+                                    channels ? LPC_ACT_NONE : fc->act, channels);
         return;
     }
     float *d_pre = bufs[which];
@@ -260,8 +260,8 @@ void lpc_model_decoder_backward(struct lpc_model *m, float *grad_z, int n, int p
     } else {
         be->bias_act_backward(d_pre, lpc_arena_grad(a, fc->b), d_out, fc->pre, n, out, 1, fc->act);
     }
-    be->dense_backward_params(lpc_arena_grad(a, fc->w), NULL, d_pre, m->dec_z, n, (int)fc->in_size, (int)fc->out_size);
-    be->dense_backward_data(grad_z, d_pre, lpc_arena_param(a, fc->w), n, (int)fc->in_size, (int)fc->out_size);
+    be->dense_backward_params(lpc_arena_grad(a, fc->w), NULL, d_pre, m->dec_z, n, in, out);
+    be->dense_backward_data(grad_z, d_pre, lpc_arena_param(a, fc->w), n, in, out);
 }
 
 void lpc_model_encode(struct lpc_model *m, const float *x, int n) {
