@@ -50,20 +50,16 @@ __global__ void bias_grad_finish(float *db, const double *partials, int c, int c
     db[ch] += (float)acc;
 }
 
-static unsigned blocks_for(size_t n) {
-    size_t b = (n + LPC_THREADS - 1) / LPC_THREADS;
-    return (unsigned)(b < 1 ? 1 : b > 65535 * 4 ? 65535 * 4 : b);
-}
 
 extern "C" {
 void lpc_cuda_bias_act_forward(float *out, float *pre, const float *b, int n, int c, int hw, int act) {
     size_t total = (size_t)n * c * hw;
-    bias_act_forward_kernel<<<blocks_for(total), LPC_THREADS, 0, STREAM>>>(out, pre, b, c, hw, total, act);
+    bias_act_forward_kernel<<<lpc_grid_stride_blocks(total), LPC_THREADS, 0, STREAM>>>(out, pre, b, c, hw, total, act);
 }
 void lpc_cuda_bias_act_backward(float *dpre, float *db, const float *dout, const float *pre, int n, int c, int hw, int act) {
     size_t total = (size_t)n * c * hw;
     if (!(act == LPC_ACT_NONE && dpre == dout)) /* an identity in place has nothing to do */
-        bias_act_backward_kernel<<<blocks_for(total), LPC_THREADS, 0, STREAM>>>(dpre, dout, pre, total, act);
+        bias_act_backward_kernel<<<lpc_grid_stride_blocks(total), LPC_THREADS, 0, STREAM>>>(dpre, dout, pre, total, act);
     if (db) lpc_cuda_bias_grad(db, dpre, n, c, hw);
 }
 

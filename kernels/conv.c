@@ -96,7 +96,8 @@ struct subpixel_buffers {
 static struct subpixel_buffers subpixel_for(const struct lpc_conv_shape *s) {
     const struct lpc_conv_shape p = subpixel_shape(s);
     const size_t cudnn = aligned(lpc_cudnn_graph_workspace(&p, 0, LPC_ACT_NONE));
-    const size_t in = aligned(lpc_conv_x_elements(&p) * sizeof(float)), phases = aligned(lpc_conv_y_elements(&p) * sizeof(float));
+    const size_t in = aligned(lpc_conv_x_elements(&p) * sizeof(float));
+    const size_t phases = aligned(lpc_conv_y_elements(&p) * sizeof(float));
     char *base = lpc_cuda_workspace(cudnn + in + phases + lpc_conv_w_elements(&p) * sizeof(float));
     struct subpixel_buffers b = {base, (float *)(base + cudnn), (float *)(base + cudnn + in),
                                  (float *)(base + cudnn + in + phases)};
@@ -124,6 +125,12 @@ static const float *x_as_nchw(const float *x, const struct lpc_conv_shape *s, fl
 static const float *y_as_nchw(const float *y, const struct lpc_conv_shape *s, float *copy) {
     if (!s->y_channels_last) return y;
     lpc_cuda_from_channels_last(copy, NULL, y, NULL, LPC_ACT_NONE, s->n, s->co, s->ho * s->wo);
+    return copy;
+}
+/* the y side channel-last, for the graph API's paths: the tensor itself or its copy in `copy` */
+static const float *y_as_channels_last(const float *y, const struct lpc_conv_shape *s, float *copy) {
+    if (s->y_channels_last) return y;
+    lpc_cuda_to_channels_last(copy, y, NULL, LPC_ACT_NONE, s->n, s->co, s->ho * s->wo);
     return copy;
 }
 
@@ -206,9 +213,10 @@ static struct choice *choice_for(const struct lpc_conv_shape *s) {
 
 /* Filters in channel-last order, or rearranged for the sub-pixel path, kept while the parameters are
  * fixed (lpc_cuda_params_fixed_begin .. _end: the chain's steps, each of which reads every decoder
- * filter twice): copied at their first use in a window, reused by the window's later calls. Each has device memory of its own, never freed,
- * since captured graphs keep its address. Outside a window, when all slots are taken, or when a slot
- * would have to be allocated inside a graph capture, the call copies the filter into the workspace. */
+ * filter twice): copied at their first use in a window, reused by the window's later calls. Each has
+ * device memory of its own, never freed, since captured graphs keep its address. Outside a window, when
+ * all slots are taken, or when a slot would have to be allocated inside a graph capture, the call copies
+ * the filter into the workspace. */
 #define MAX_FIXED_FILTERS 64
 enum { FILTER_CHANNELS_LAST, FILTER_SUBPIXEL };
 struct fixed_filter {
@@ -267,9 +275,7 @@ static void run_channels_last(const struct conv_call *c, const struct lpc_conv_s
         if (!s->y_channels_last)
             lpc_cuda_from_channels_last(c->out, NULL, b.y, NULL, LPC_ACT_NONE, s->n, s->co, s->ho * s->wo);
     } else {
-        const float *dy = c->in;
-        if (!s->y_channels_last)
-            lpc_cuda_to_channels_last(b.y, c->in, NULL, LPC_ACT_NONE, s->n, s->co, s->ho * s->wo), dy = b.y;
+        const float *dy = y_as_channels_last(c->in, s, b.y);
         if (!s->x_channels_last) {
             lpc_cudnn_graph_backward_data(b.x, dy, w, s, b.cudnn);
             lpc_cuda_from_channels_last(c->out, c->pre, b.x, c->bias, c->act, s->n, s->ci, s->h * s->w);
@@ -288,9 +294,8 @@ static void run_channels_last(const struct conv_call *c, const struct lpc_conv_s
 static void run_subpixel(const struct conv_call *c, const struct lpc_conv_shape *s) {
     const struct lpc_conv_shape p = subpixel_shape(s);
     const struct subpixel_buffers b = subpixel_for(s);
-    const float *w = filter_copy(c->w, s, FILTER_SUBPIXEL, b.w), *in = c->in;
-    if (!s->y_channels_last) lpc_cuda_to_channels_last(b.in, c->in, NULL, LPC_ACT_NONE, s->n, s->co, s->ho * s->wo), in = b.in;
-    lpc_cudnn_graph_forward(b.phases, in, w, NULL, LPC_ACT_NONE, &p, b.cudnn);
+    const float *w = filter_copy(c->w, s, FILTER_SUBPIXEL, b.w);
+    lpc_cudnn_graph_forward(b.phases, y_as_channels_last(c->in, s, b.in), w, NULL, LPC_ACT_NONE, &p, b.cudnn);
     lpc_cuda_subpixel_interleave(c->out, is_fused(c) ? c->pre : NULL, b.phases, c->bias, c->act, s->n, s->ci, s->ho,
                                  s->wo, s->x_channels_last);
 }

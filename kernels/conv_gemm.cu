@@ -19,10 +19,6 @@
 
 #define STREAM ((cudaStream_t)lpc_cuda.stream)
 
-static unsigned blocks_for(size_t n) {
-    size_t b = (n + LPC_THREADS - 1) / LPC_THREADS;
-    return (unsigned)(b < 1 ? 1 : b > 65535 * 4 ? 65535 * 4 : b);
-}
 
 struct geometry {
     int ci, h, w, ho, wo, k, stride, pad;
@@ -106,7 +102,7 @@ void lpc_gemm_conv_forward(float *y, const float *x, const float *pre, int act, 
                            const float *w, float *cols) {
     const int R = s->ci * s->k * s->k, Q = s->ho * s->wo;
     const unsigned total = (unsigned)((size_t)s->n * s->ci * Q);
-    im2col_kernel<<<blocks_for(total), LPC_THREADS, 0, STREAM>>>(cols, x, pre, act, geometry_of(s), total);
+    im2col_kernel<<<lpc_grid_stride_blocks(total), LPC_THREADS, 0, STREAM>>>(cols, x, pre, act, geometry_of(s), total);
     const float one = 1.0f, zero = 0.0f;
     // column-major: y_b (Q x co) = cols_b (Q x R) * w (R x co)
     LPC_CHECK_CUBLAS(cublasSgemmStridedBatched(handle(), CUBLAS_OP_N, CUBLAS_OP_N, Q, s->co, R, &one, cols, Q,
@@ -121,6 +117,6 @@ void lpc_gemm_conv_backward_data(float *out, float *pre, const float *bias, int 
     LPC_CHECK_CUBLAS(cublasSgemmStridedBatched(handle(), CUBLAS_OP_N, CUBLAS_OP_T, Q, R, s->co, &one, dy, Q,
                                                (long long)s->co * Q, w, R, 0, &zero, cols, Q, (long long)R * Q, s->n));
     const unsigned total = (unsigned)((size_t)s->n * s->ci * s->h * s->w);
-    col2im_kernel<<<blocks_for(total), LPC_THREADS, 0, STREAM>>>(out, pre, cols, bias, act, geometry_of(s), total);
+    col2im_kernel<<<lpc_grid_stride_blocks(total), LPC_THREADS, 0, STREAM>>>(out, pre, cols, bias, act, geometry_of(s), total);
 }
 }

@@ -17,6 +17,12 @@ extern "C" {
 #define LPC_UPDATE_MAX_BLOCKS 1024
 #define LPC_PARTIALS_LEN (2 * LPC_UPDATE_MAX_BLOCKS > LPC_REDUCE_BLOCKS + 1 ? 2 * LPC_UPDATE_MAX_BLOCKS : LPC_REDUCE_BLOCKS + 1)
 #define LPC_THREADS 256
+/* blocks of LPC_THREADS for a grid-stride loop over n elements: one per LPC_THREADS elements, at least
+ * one, at most 65535 * 4 */
+static inline unsigned lpc_grid_stride_blocks(size_t n) {
+    size_t b = (n + LPC_THREADS - 1) / LPC_THREADS;
+    return (unsigned)(b < 1 ? 1 : b > 65535 * 4 ? 65535 * 4 : b);
+}
 /* tile counters of the implicit-GEMM kernels' split-K reduction (zero between launches) */
 #define LPC_SPLIT_TILES 4096
 

@@ -157,11 +157,6 @@ __global__ void sum_partials_kernel(float *dx, const float *partials, int count,
     }
 }
 
-static unsigned elementwise_blocks(size_t total) {
-    const size_t blocks = (total + LPC_THREADS - 1) / LPC_THREADS;
-    return (unsigned)(blocks < 65535 * 16 ? blocks : 65535 * 16);
-}
-
 extern "C" {
 int lpc_fused_dense_pays(int n, int in, int out) {
     return !lpc_cuda.tf32 && (long long)n * in * out <= DENSE_FUSED_MAX_MACS;
@@ -191,7 +186,7 @@ void lpc_cuda_dense_bias_act_forward(float *y, float *pre, const float *x, const
                                      int in, int out, int act, int channels) {
     if (channels) {
         lpc_cublas_dense_forward_channels_last(pre, x, w, n, in, out, channels);
-        bias_act_channels_last_kernel<<<elementwise_blocks((size_t)n * out), LPC_THREADS, 0, STREAM>>>(
+        bias_act_channels_last_kernel<<<lpc_grid_stride_blocks((size_t)n * out), LPC_THREADS, 0, STREAM>>>(
             y, pre, b, n, channels, out / channels, act);
         return;
     }
@@ -210,7 +205,7 @@ void lpc_cuda_act_dense_backward_data(float *dx, float *dout, const float *pre, 
         float *partials = (float *)lpc_cuda_workspace((size_t)hw * n * in * sizeof(float));
         lpc_cuda_bias_act_backward(dout, NULL, dout, pre, n, out, 1, act); /* elementwise: either layout */
         lpc_cublas_dense_backward_data_channels_last(partials, dout, w, n, in, out, channels);
-        sum_partials_kernel<<<elementwise_blocks((size_t)n * in), LPC_THREADS, 0, STREAM>>>(dx, partials, hw,
+        sum_partials_kernel<<<lpc_grid_stride_blocks((size_t)n * in), LPC_THREADS, 0, STREAM>>>(dx, partials, hw,
                                                                                            (size_t)n * in);
         return;
     }

@@ -9,10 +9,6 @@
 
 #define STREAM ((cudaStream_t)lpc_cuda.stream)
 
-static unsigned blocks_for(size_t n) {
-    size_t b = (n + LPC_THREADS - 1) / LPC_THREADS;
-    return (unsigned)(b < 1 ? 1 : b > 65535 * 4 ? 65535 * 4 : b);
-}
 
 __global__ void fill_kernel(float *x, float v, size_t n) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) x[i] = v;
@@ -60,10 +56,10 @@ __global__ void add_bias_rows_kernel(float *y, const float *b, int n, int out) {
 extern "C" {
 
 void lpc_cuda_fill(float *x, float v, size_t n) {
-    if (n) fill_kernel<<<blocks_for(n), LPC_THREADS, 0, STREAM>>>(x, v, n);
+    if (n) fill_kernel<<<lpc_grid_stride_blocks(n), LPC_THREADS, 0, STREAM>>>(x, v, n);
 }
 void lpc_cuda_scale(float *x, float a, size_t n) {
-    if (n) scale_kernel<<<blocks_for(n), LPC_THREADS, 0, STREAM>>>(x, a, n);
+    if (n) scale_kernel<<<lpc_grid_stride_blocks(n), LPC_THREADS, 0, STREAM>>>(x, a, n);
 }
 double lpc_cuda_sum_squares(const float *x, size_t n) {
     sum_squares_partials<<<LPC_REDUCE_BLOCKS, LPC_THREADS, 0, STREAM>>>(lpc_cuda.partials, x, n);
@@ -77,6 +73,6 @@ void lpc_cuda_row_sum_squares(float *out, const float *x, int rows, int cols) {
     if (rows) row_sum_squares_kernel<<<rows, LPC_THREADS, 0, STREAM>>>(out, x, cols);
 }
 void lpc_cuda_add_bias_rows(float *y, const float *b, int n, int out) {
-    add_bias_rows_kernel<<<blocks_for((size_t)n * out), LPC_THREADS, 0, STREAM>>>(y, b, n, out);
+    add_bias_rows_kernel<<<lpc_grid_stride_blocks((size_t)n * out), LPC_THREADS, 0, STREAM>>>(y, b, n, out);
 }
 }

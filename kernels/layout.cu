@@ -152,13 +152,11 @@ void lpc_cuda_subpixel_interleave(float *out, float *pre, const float *phases, c
             out, pre, phases, bias, act, n, c, h, w);
         return;
     }
-    const size_t blocks = (total + LPC_THREADS - 1) / LPC_THREADS;
-    subpixel_to_nhwc_kernel<<<(unsigned)(blocks < 65535 * 16 ? blocks : 65535 * 16), LPC_THREADS, 0, STREAM>>>(
-        out, pre, phases, bias, act, n, c, h, w);
+    subpixel_to_nhwc_kernel<<<lpc_grid_stride_blocks(total), LPC_THREADS, 0, STREAM>>>(out, pre, phases, bias, act, n,
+                                                                                       c, h, w);
 }
 
 void lpc_cuda_subpixel_filter(float *dst, const float *w, int co, int ci) {
-    const int total = 16 * co * ci;
-    subpixel_filter_kernel<<<(total + LPC_THREADS - 1) / LPC_THREADS, LPC_THREADS, 0, STREAM>>>(dst, w, co, ci);
+    subpixel_filter_kernel<<<lpc_grid_stride_blocks((size_t)16 * co * ci), LPC_THREADS, 0, STREAM>>>(dst, w, co, ci);
 }
 }
