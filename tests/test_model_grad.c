@@ -144,7 +144,8 @@ static void check_channels_last(const char *channels) {
     create(&nchw, 0, channels, lpc_backend_cpu());
     setup(0, channels, &cpu_channels_last);
     int marked = !m.dec[m.n_conv].conv.x_channels_last;
-    for (int i = 1; i <= m.n_conv; i++) marked &= m.dec[i].conv.y_channels_last && (i == m.n_conv || m.dec[i].conv.x_channels_last);
+    for (int i = 1; i <= m.n_conv; i++)
+        marked &= m.dec[i].conv.y_channels_last && (i == m.n_conv || m.dec[i].conv.x_channels_last);
     CHECK(marked, "channel-last decoder %s: the activations are not the ones marked channel-last", channels);
     struct lpc_model *both[2] = {&nchw, &m};
     for (int k = 0; k < 2; k++) {
