@@ -6,8 +6,9 @@
  * Then the decoder's dense layer ops (fused kernels against cuBLAS plus a kernel), and its layer ops on
  * each convolution path the backend can choose (kernels/conv.c picks per shape): variant 0 the
  * implicit-GEMM kernel, 1 the GEMM lowering (GEMM + fused gather), 2 cuDNN plus the bias-activation
- * kernel (the unfused sequence), 3 cuDNN on channel-last copies, for thin layers 4 the direct kernel, and
- * 5 the sub-pixel convolution on cuDNN (the forward op as variant 3).
+ * kernel (the unfused sequence), 3 cuDNN on channel-last copies, for thin layers 4 the direct kernel,
+ * 5 the sub-pixel convolution on cuDNN (the forward op as variant 3), and 6 the implicit GEMM on
+ * channel-last tensors (kernels/conv_implicit_nhwc.cu; fp32 math here, its three-product form).
  * usage: kernel_lab [n ...]   (default sizes: 4096 = cifar32's latents at batch 64, and 1,048,576) */
 #include <cuda_runtime.h>
 #include <math.h>
@@ -163,12 +164,14 @@ static void lab_decoder_layer(int n, int cin, int cout, int side) {
     memcpy(scratch, dout, nx * sizeof(float));
     cpu->act_conv2d_forward(y, scratch, pre, w, &s, LPC_ACT_RELU, NULL, LPC_ACT_NONE);
     const char *names[2] = {"deconv_bias_act_forward", "act_conv2d_forward"};
-    const int algos[6] = {LPC_CONV_IMPLICIT, LPC_CONV_GEMM, LPC_CONV_CUDNN, LPC_CONV_NHWC, LPC_CONV_DIRECT, LPC_CONV_SUBPIXEL};
-    const char *kinds[6] = {"implicit GEMM, one kernel", "GEMM + fused gather", "unfused: cuDNN + bias-activation kernel",
+    const int algos[7] = {LPC_CONV_IMPLICIT, LPC_CONV_GEMM,     LPC_CONV_CUDNN,        LPC_CONV_NHWC,
+                          LPC_CONV_DIRECT,   LPC_CONV_SUBPIXEL, LPC_CONV_IMPLICIT_NHWC};
+    const char *kinds[7] = {"implicit GEMM, one kernel", "GEMM + fused gather", "unfused: cuDNN + bias-activation kernel",
                             "cuDNN on channel-last copies (the copies fused)", "direct, one kernel",
-                            "sub-pixel convolution on cuDNN + interleave (forward: as variant 3)"};
+                            "sub-pixel convolution on cuDNN + interleave (forward: as variant 3)",
+                            "implicit GEMM on channel-last tensors, one kernel (+ the input's channel-last copy)"};
     for (int op = 0; op < 2; op++)
-        for (int variant = 0; variant < 6; variant++) {
+        for (int variant = 0; variant < 7; variant++) {
             if (algos[variant] == LPC_CONV_DIRECT && cout > 4) continue; /* the direct kernels take only thin layers */
             lpc_backend_cuda(0, 1, algos[variant]);
             struct layer_ctx c = {op, s, dev_copy(in, ny), dev_copy(w, nw), dev_copy(b, cout), dev_copy(pre, nx),

@@ -71,7 +71,8 @@ static void cuda_channels_last_to_nchw(float *dst, const float *src, int n, int 
  * channel-last activations). */
 static int cuda_prefers_channels_last(const struct lpc_conv_shape *producer, const struct lpc_conv_shape *consumer) {
     const int timed_tf32 = lpc_cuda.conv_algo == LPC_CONV_AUTO && lpc_cuda.tf32 && !lpc_cuda.deterministic;
-    const int channels_last_path = lpc_cuda.conv_algo == LPC_CONV_NHWC || lpc_cuda.conv_algo == LPC_CONV_SUBPIXEL;
+    const int channels_last_path = lpc_cuda.conv_algo == LPC_CONV_NHWC || lpc_cuda.conv_algo == LPC_CONV_SUBPIXEL ||
+                                   lpc_cuda.conv_algo == LPC_CONV_IMPLICIT_NHWC;
     return (channels_last_path || timed_tf32) && (!producer || !lpc_direct_conv_fits(producer)) &&
            !lpc_direct_conv_fits(consumer);
 }

@@ -1,4 +1,4 @@
-/* The convolution ops of the CUDA backend: each call goes to one of six implementations, by the
+/* The convolution ops of the CUDA backend: each call goes to one of seven implementations, by the
  * `conv_algo` setting:
  *   cudnn     cuDNN (kernels/conv_cudnn.c);
  *   gemm      forward and backward-data lowered to strided-batched cuBLAS GEMMs with gather kernels
@@ -19,8 +19,14 @@
  *             interleave of the phases into the output that adds the bias and applies the activation
  *             (kernels/layout.cu); the filter rearranged once per window like the nhwc path's copies;
  *             every other call as nhwc;
+ *   implicit_nhwc  forward and backward-data (that of kernel 4, stride 2, padding 1) as lpc's implicit-GEMM
+ *             tensor-core kernels on channel-last tensors (kernels/conv_implicit_nhwc.cu): the nhwc
+ *             path's copies of NCHW inputs and of the filter (for backward-data the sub-pixel path's
+ *             filter), no copy of the output, which the kernels write in either layout with the bias,
+ *             activation or act_below factor in their epilogue; layers whose channel counts are not
+ *             multiples of 32 on the direct kernels where those fit, else on cuDNN;
  *   auto      per shape, operation and form (plain, or fused as the decoder layer's op below), the
- *             fastest of the six, timed once as that very call replayed in a graph when it is first
+ *             fastest of the seven, timed once as that very call replayed in a graph when it is first
  *             made, outside any graph capture. With `deterministic = true` no
  *             timing decides, so that a run never depends on a measurement: a fixed rule from
  *             measured timings (see deterministic_path; every path is deterministic).
@@ -54,7 +60,7 @@ enum { OP_FORWARD, OP_BACKWARD_DATA, OP_COUNT };
 struct choice {
     struct lpc_conv_shape s;
     int tf32, deterministic, conv_algo; /* a timed choice never serves a deterministic run */
-    int path[OP_COUNT][2]; /* [op][fused]: LPC_CONV_CUDNN, _GEMM, _IMPLICIT, _DIRECT or _NHWC; -1: not chosen yet */
+    int path[OP_COUNT][2]; /* [op][fused]: an enum lpc_conv_algo other than LPC_CONV_AUTO; -1: not chosen yet */
 };
 
 static struct choice choices[MAX_CHOICES];
@@ -104,6 +110,22 @@ static struct subpixel_buffers subpixel_for(const struct lpc_conv_shape *s) {
     return b;
 }
 
+/* the implicit_nhwc path's part of the workspace for one op: the kernels' partial tiles, then
+ * channel-last copies of an NCHW input side and the filter (where the filter has no copy kept for the
+ * window) */
+struct implicit_nhwc_buffers {
+    void *partials;
+    float *x, *y, *w;
+};
+static struct implicit_nhwc_buffers implicit_nhwc_for(int op, const struct lpc_conv_shape *s) {
+    const size_t partials = aligned(lpc_implicit_nhwc_workspace(op == OP_BACKWARD_DATA, s));
+    const size_t x = aligned(lpc_conv_x_elements(s) * sizeof(float)), y = aligned(lpc_conv_y_elements(s) * sizeof(float));
+    char *base = lpc_cuda_workspace(partials + x + y + lpc_conv_w_elements(s) * sizeof(float));
+    struct implicit_nhwc_buffers b = {base, (float *)(base + partials), (float *)(base + partials + x),
+                                      (float *)(base + partials + x + y)};
+    return b;
+}
+
 /* cuDNN's legacy API has no algorithms for many mixes of NCHW and channel-last tensors: a shape with a
  * channel-last side runs it on NCHW copies of that side, in the workspace after cuDNN's own part */
 struct nchw_buffers {
@@ -150,6 +172,7 @@ static int path_fits(int path, int op, const struct lpc_conv_shape *s) {
     if (path == LPC_CONV_GEMM) return lpc_gemm_conv_fits(s);
     if (path == LPC_CONV_IMPLICIT) return lpc_implicit_conv_fits(s);
     if (path == LPC_CONV_DIRECT) return lpc_direct_conv_fits(s);
+    if (path == LPC_CONV_IMPLICIT_NHWC) return lpc_implicit_nhwc_fits(op == OP_BACKWARD_DATA, s);
     if (path == LPC_CONV_NHWC)
         return lpc_conv_x_elements(s) < limit && lpc_conv_y_elements(s) < limit && lpc_conv_w_elements(s) < limit;
     return 1;
@@ -183,6 +206,7 @@ static void reserve(int path, const struct conv_call *c, const struct lpc_conv_s
     if (path == LPC_CONV_IMPLICIT) partials_for(s);
     if (path == LPC_CONV_NHWC) channels_last_for(c->op, s, graph_act_below(c, s));
     if (path == LPC_CONV_SUBPIXEL) subpixel_for(s);
+    if (path == LPC_CONV_IMPLICIT_NHWC) implicit_nhwc_for(c->op, s);
 }
 
 static const char *path_name(int path) {
@@ -191,7 +215,8 @@ static const char *path_name(int path) {
            : path == LPC_CONV_DIRECT   ? "direct"
            : path == LPC_CONV_NHWC     ? "nhwc"
            : path == LPC_CONV_SUBPIXEL ? "subpixel"
-                                       : "cudnn";
+           : path == LPC_CONV_IMPLICIT_NHWC ? "implicit_nhwc"
+                                            : "cudnn";
 }
 
 static struct choice *choice_for(const struct lpc_conv_shape *s) {
@@ -300,6 +325,24 @@ static void run_subpixel(const struct conv_call *c, const struct lpc_conv_shape 
                                  s->wo, s->x_channels_last);
 }
 
+/* the call on the implicit_nhwc path: an NCHW input copied to channel-last order (the forward's times
+ * act'(pre); a channel-last one multiplied in place, as the nhwc path does), the output written by the
+ * kernel in its own layout */
+static void run_implicit_nhwc(const struct conv_call *c, const struct lpc_conv_shape *s) {
+    const struct implicit_nhwc_buffers b = implicit_nhwc_for(c->op, s);
+    if (c->op == OP_FORWARD) {
+        const float *w = filter_copy(c->w, s, FILTER_CHANNELS_LAST, b.w);
+        float *x = c->in;
+        if (!s->x_channels_last) lpc_cuda_to_channels_last(x = b.x, c->in, c->pre, c->act, s->n, s->ci, s->h * s->w);
+        else if (c->act != LPC_ACT_NONE) lpc_cuda_bias_act_backward(x, NULL, x, c->pre, lpc_conv_x_rows(s), s->ci, 1, c->act);
+        lpc_implicit_nhwc_forward(c->out, x, w, c->pre_below, c->act_below, s, b.partials);
+    } else {
+        const float *w = filter_copy(c->w, s, FILTER_SUBPIXEL, b.w);
+        lpc_implicit_nhwc_transposed(c->out, is_fused(c) ? c->pre : NULL, c->bias, c->act, y_as_channels_last(c->in, s, b.y),
+                                     w, s, b.partials);
+    }
+}
+
 /* the call on cuDNN's legacy API: NCHW tensors, with channel-last sides copied (act' applied to the
  * fused forward's input in place, bias and activation after the fused backward-data) */
 static void run_cudnn(const struct conv_call *c, const struct lpc_conv_shape *s) {
@@ -321,9 +364,11 @@ static void run_cudnn(const struct conv_call *c, const struct lpc_conv_shape *s)
 }
 
 static void run(const struct conv_call *c, int path, const struct lpc_conv_shape *s) {
-    /* the forward's act_below factor: cuDNN's epilogue on the nhwc path with y channel-last, else a pass
-     * over y after the convolution (elementwise: y's layout does not matter) */
-    if (c->op == OP_FORWARD && c->act_below != LPC_ACT_NONE && !(path == LPC_CONV_NHWC && s->y_channels_last)) {
+    /* the forward's act_below factor: cuDNN's epilogue on the nhwc path with y channel-last, the kernels'
+     * on the implicit_nhwc path, else a pass over y after the convolution (elementwise: y's layout does
+     * not matter) */
+    if (c->op == OP_FORWARD && c->act_below != LPC_ACT_NONE && !(path == LPC_CONV_NHWC && s->y_channels_last) &&
+        path != LPC_CONV_IMPLICIT_NHWC) {
         struct conv_call plain = *c;
         plain.pre_below = NULL, plain.act_below = LPC_ACT_NONE;
         run(&plain, path, s);
@@ -334,6 +379,8 @@ static void run(const struct conv_call *c, int path, const struct lpc_conv_shape
         run_channels_last(c, s);
     } else if (path == LPC_CONV_SUBPIXEL) {
         run_subpixel(c, s);
+    } else if (path == LPC_CONV_IMPLICIT_NHWC) {
+        run_implicit_nhwc(c, s);
     } else if (path == LPC_CONV_CUDNN) {
         run_cudnn(c, s);
     } else if (c->op == OP_FORWARD) {
@@ -413,6 +460,7 @@ static int path_for(const struct conv_call *call, const struct lpc_conv_shape *s
         int want = lpc_cuda.conv_algo;
         if (want == LPC_CONV_AUTO) want = deterministic_path(op, s);
         if (want == LPC_CONV_SUBPIXEL && !path_fits(want, op, s)) want = LPC_CONV_NHWC; /* the path's other calls */
+        if (want == LPC_CONV_IMPLICIT_NHWC && !path_fits(want, op, s) && lpc_direct_conv_fits(s)) want = LPC_CONV_DIRECT;
         *path = path_fits(want, op, s) ? want : LPC_CONV_CUDNN;
         reserve(*path, call, s);
         return *path;
@@ -421,10 +469,10 @@ static int path_for(const struct conv_call *call, const struct lpc_conv_shape *s
     struct conv_call timed = *call;
     LPC_CHECK_CUDA(cudaMalloc((void **)&timed.in, in_bytes));
     LPC_CHECK_CUDA(cudaMemcpyAsync(timed.in, call->in, in_bytes, cudaMemcpyDeviceToDevice, (cudaStream_t)lpc_cuda.stream));
-    const int candidates[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM, LPC_CONV_IMPLICIT, LPC_CONV_DIRECT, LPC_CONV_NHWC,
-                              LPC_CONV_SUBPIXEL};
+    const int candidates[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM,     LPC_CONV_IMPLICIT,     LPC_CONV_DIRECT,
+                              LPC_CONV_NHWC,  LPC_CONV_SUBPIXEL, LPC_CONV_IMPLICIT_NHWC};
     float best = 0;
-    char report[192] = "";
+    char report[256] = "";
     int used = 0;
     for (int i = 0; i < (int)(sizeof candidates / sizeof *candidates); i++) {
         if (!path_fits(candidates[i], op, s)) continue;

@@ -90,6 +90,19 @@ void lpc_implicit_conv_forward(float *y, const float *x, const float *pre, int a
                                const float *w, void *workspace);
 void lpc_implicit_conv_transposed(float *out, float *pre, const float *bias, int act, const float *dy, const float *w,
                                   const struct lpc_conv_shape *s, void *workspace);
+/* kernels/conv_implicit_nhwc.cu: implicit-GEMM tensor-core kernels on channel-last inputs and filters;
+ * workspace: lpc_implicit_nhwc_workspace(transposed, s) bytes. fits: every channel count a multiple of
+ * 32, and for the transposed convolution kernel 4, stride 2, padding 1 with h = 2 ho, w = 2 wo. forward:
+ * y = conv(x, w) [n, ho, wo, co] <- [n, h, w, ci] with w [co, k, k, ci], times act_below'(pre_below)
+ * unless act_below is LPC_ACT_NONE; transposed: out = conv^T(dy, w) from dy [n, ho, wo, co] with w the
+ * sub-pixel filter [4 ci, 2, 2, co] (lpc_cuda_subpixel_filter), or with pre pre = out + bias, out =
+ * act(pre). Each output in the layout s gives its side (y_channels_last, x_channels_last). */
+int lpc_implicit_nhwc_fits(int transposed, const struct lpc_conv_shape *s);
+size_t lpc_implicit_nhwc_workspace(int transposed, const struct lpc_conv_shape *s);
+void lpc_implicit_nhwc_forward(float *y, const float *x, const float *w, const float *pre_below, int act_below,
+                               const struct lpc_conv_shape *s, void *workspace);
+void lpc_implicit_nhwc_transposed(float *out, float *pre, const float *bias, int act, const float *dy, const float *w,
+                                  const struct lpc_conv_shape *s, void *workspace);
 /* kernels/conv_direct.cu: direct kernels for layers with at most 4 channels on the large side (no
  * workspace); same forward and transposed contracts as the implicit kernels */
 int lpc_direct_conv_fits(const struct lpc_conv_shape *s);

@@ -382,6 +382,8 @@ struct test_decoder {
     int side;
 };
 static const struct test_decoder two_layers = {"8,16", 28}, three_layers = {"8,16,32", 32};
+/* a decoder whose wide layers' channel counts are multiples of 32 (for the implicit_nhwc path) */
+static const struct test_decoder wide_layers = {"32,32,64", 32};
 
 static void train_steps(const struct lpc_backend *be, struct test_decoder dec, int algo, int graphs, int steps,
                         struct lpc_step_metrics *m, float **params, size_t *count) {
@@ -609,9 +611,15 @@ int main(int argc, char **argv) {
     /* every convolution path (the direct kernels take the shapes with at most 4 large-side channels,
      * cuDNN the others); deterministic mode's auto, used from here on, mixes the paths by the rule of
      * kernels/conv.c (deterministic_path) */
-    const int algos[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM, LPC_CONV_IMPLICIT, LPC_CONV_DIRECT, LPC_CONV_NHWC, LPC_CONV_SUBPIXEL};
-    const char *algo_names[] = {"cuDNN", "the GEMM lowering", "the implicit GEMM", "the direct kernels",
-                                "cuDNN on channel-last copies", "sub-pixel convolutions on cuDNN"};
+    const int algos[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM,     LPC_CONV_IMPLICIT,     LPC_CONV_DIRECT,
+                         LPC_CONV_NHWC,  LPC_CONV_SUBPIXEL, LPC_CONV_IMPLICIT_NHWC};
+    const char *algo_names[] = {"cuDNN",
+                                "the GEMM lowering",
+                                "the implicit GEMM",
+                                "the direct kernels",
+                                "cuDNN on channel-last copies",
+                                "sub-pixel convolutions on cuDNN",
+                                "the implicit GEMM on channel-last tensors"};
     for (int a = 0; a < (int)(sizeof algos / sizeof *algos); a++) {
         printf("convolutions on %s (%s)\n", algo_names[a], tf32 ? "tf32" : "fp32");
         lpc_backend_cuda(tf32, 1, algos[a]);
@@ -624,8 +632,8 @@ int main(int argc, char **argv) {
      * legacy API with that side copied to NCHW (also where gemm, implicit or direct is asked for: thin
      * layers too), on the nhwc and subpixel paths without that side's copies, and by deterministic auto's
      * rule */
-    const int layout_algos[] = {LPC_CONV_CUDNN, LPC_CONV_GEMM, LPC_CONV_DIRECT, LPC_CONV_NHWC, LPC_CONV_SUBPIXEL,
-                                LPC_CONV_AUTO};
+    const int layout_algos[] = {LPC_CONV_CUDNN,    LPC_CONV_GEMM,          LPC_CONV_DIRECT, LPC_CONV_NHWC,
+                                LPC_CONV_SUBPIXEL, LPC_CONV_IMPLICIT_NHWC, LPC_CONV_AUTO};
     const int layout_shapes[] = {1, 3, 5, 6, 8};
     for (int a = 0; a < (int)(sizeof layout_algos / sizeof *layout_algos); a++) {
         printf("channel-last sides, conv_algo %d (%s)\n", layout_algos[a], tf32 ? "tf32" : "fp32");
@@ -638,6 +646,26 @@ int main(int argc, char **argv) {
                 check_decoder_layer(sh, &s, every_act, N_ACTS);
             }
     }
+    /* the implicit GEMM on channel-last tensors, on shapes of its own (every channel count a multiple of
+     * 32) in every layout: a 5 x 3 grid with 96 channels (three 32-column tiles; K split in 4 and 3); a
+     * kernel-3, stride-1 forward (K split in 4, the last split shorter; its backward-data on cuDNN); a
+     * 1 x 1 forward of 36,860 rows (128-row tiles, the last one partial, one k tile); a transposed
+     * convolution whose phases take 64-row tiles (the last one partial), its forward K split in 2 */
+    const struct lpc_conv_shape nhwc_shapes[] = {{3, 32, 10, 6, 96, 0, 0, 4, 2, 1, 0, 0},
+                                                 {2, 64, 9, 9, 32, 0, 0, 3, 1, 1, 0, 0},
+                                                 {4, 32, 97, 95, 64, 0, 0, 1, 1, 0, 0, 0},
+                                                 {4, 64, 66, 66, 32, 0, 0, 4, 2, 1, 0, 0}};
+    const int relu_silu[] = {LPC_ACT_RELU, LPC_ACT_SILU};
+    printf("the implicit GEMM on channel-last tensors, its own shapes (%s)\n", tf32 ? "tf32" : "fp32");
+    lpc_backend_cuda(tf32, 1, LPC_CONV_IMPLICIT_NHWC);
+    for (int i = 0; i < (int)(sizeof nhwc_shapes / sizeof *nhwc_shapes); i++)
+        for (int layout = 0; layout < 4; layout++) {
+            struct lpc_conv_shape sh = nhwc_shapes[i];
+            sh.x_channels_last = layout & 1, sh.y_channels_last = layout >> 1;
+            check_conv(sh, &s);
+            check_decoder_layer(sh, &s, i < 2 ? every_act : relu_silu, i < 2 ? N_ACTS : 2);
+        }
+    check_fixed_filters(shapes[5], &s);
     lpc_backend_cuda(tf32, 1, LPC_CONV_NHWC);
     check_fixed_filters(shapes[5], &s);
     lpc_backend_cuda(tf32, 1, LPC_CONV_SUBPIXEL); /* the sub-pixel filter for backward-data, channel-last for forward */
@@ -686,5 +714,12 @@ int main(int argc, char **argv) {
     check_model_layout();
     check_chain(three_layers);
     check_training(three_layers);
+    /* (ten training steps of this wider decoder drift apart between the CPU and the GPU on every path,
+     * cuDNN's channel-last copies included: the preconditioned chain amplifies reordered sums beyond
+     * check_training's tolerances) */
+    printf("the chain of a decoder with 32 and 64 channels on the implicit GEMM on channel-last tensors (its\n"
+           "wide layers; the image layer on the direct kernels)\n");
+    lpc_backend_cuda(0, 1, LPC_CONV_IMPLICIT_NHWC);
+    check_chain(wide_layers);
     return test_finish("test_gpu");
 }

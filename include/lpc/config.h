@@ -58,11 +58,12 @@
     X(train, device, ENUM, "auto", 0, 0, "auto|cpu|cuda", "where to compute (auto: cuda if a GPU is visible)") \
     X(train, math, ENUM, "fp32", 0, 0, "fp32|tf32", "CUDA matrix math (tf32 lets cuDNN/cuBLAS use tensor cores)") \
     X(train, deterministic, BOOL, "true", 0, 0, NULL, "CUDA: only deterministic cuDNN algorithms")           \
-    X(train, conv_algo, ENUM, "auto", 0, 0, "auto|cudnn|gemm|implicit|direct|nhwc|subpixel",                   \
+    X(train, conv_algo, ENUM, "auto", 0, 0, "auto|cudnn|gemm|implicit|direct|nhwc|subpixel|implicit_nhwc",     \
       "CUDA convolutions: cuDNN, cuBLAS GEMMs with gather kernels, lpc's implicit-GEMM tensor-core kernels, "   \
       "lpc's direct kernels for layers with at most 4 image-side channels (cuDNN for the others), "            \
       "cuDNN on channel-last copies, "                                                                          \
       "transposed convolutions as sub-pixel convolutions on cuDNN (channel-last copies for the others), "       \
+      "lpc's implicit-GEMM tensor-core kernels on channel-last tensors (direct kernels or cuDNN for others), "\
       "or auto (the fastest per shape, timed once; with deterministic = true: a fixed rule from measured timings)") \
     X(train, threads, INT, "0", 0, 1024, NULL, "CPU threads (0: all cores)")                                   \
     X(train, run_dir, STRING, "", 0, 0, NULL, "run directory (empty: runs/ALGO-DATASET-DATE-TIME)")           \
@@ -91,7 +92,7 @@ enum lpc_encoder_objective { LPC_OBJ_JEFFREYS, LPC_OBJ_FORWARD_KL, LPC_OBJ_REVER
 enum lpc_device_kind { LPC_DEVICE_AUTO, LPC_DEVICE_CPU, LPC_DEVICE_CUDA };
 enum lpc_math { LPC_MATH_FP32, LPC_MATH_TF32 };
 enum lpc_conv_algo { LPC_CONV_AUTO, LPC_CONV_CUDNN, LPC_CONV_GEMM, LPC_CONV_IMPLICIT, LPC_CONV_DIRECT, LPC_CONV_NHWC,
-                     LPC_CONV_SUBPIXEL };
+                     LPC_CONV_SUBPIXEL, LPC_CONV_IMPLICIT_NHWC };
 enum lpc_eval_proposal { LPC_PROPOSAL_ENCODER, LPC_PROPOSAL_LANGEVIN };
 enum lpc_bench_model { LPC_BENCH_FASHION28, LPC_BENCH_CIFAR32, LPC_BENCH_CELEBA64, LPC_BENCH_CONFIG };
 
