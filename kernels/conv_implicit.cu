@@ -235,32 +235,16 @@ __global__ void __launch_bounds__(THREADS) implicit_gemm_kernel(igemm g) {
                 const int row = wm * (BM / 2) + i * 16 + gid;
                 const int ks_[4] = {k8 + tig, k8 + tig, k8 + tig + 4, k8 + tig + 4}, rs_[4] = {row, row + 8, row, row + 8};
 #pragma unroll
-                for (int r = 0; r < 4; r++) {
-                    const float v = As[st][ks_[r]][rs_[r]];
-                    if (PRECISE) tf32_split(v, ah[i][r], al[i][r]);
-                    else ah[i][r] = tf32_round(v);
-                }
+                for (int r = 0; r < 4; r++) tf32_operand<PRECISE>(As[st][ks_[r]][rs_[r]], ah[i][r], al[i][r]);
             }
 #pragma unroll
             for (int j = 0; j < NI; j++) {
                 const int col = wn * (BN / 2) + j * 8 + gid;
                 const float v[2] = {Bs[st][col][k8 + tig], Bs[st][col][k8 + tig + 4]};
 #pragma unroll
-                for (int r = 0; r < 2; r++) {
-                    if (PRECISE) tf32_split(v[r], bh[j][r], bl[j][r]);
-                    else bh[j][r] = tf32_round(v[r]);
-                }
+                for (int r = 0; r < 2; r++) tf32_operand<PRECISE>(v[r], bh[j][r], bl[j][r]);
             }
-#pragma unroll
-            for (int i = 0; i < MI; i++)
-#pragma unroll
-                for (int j = 0; j < NI; j++) {
-                    if (PRECISE) {
-                        mma_tf32(acc[i][j], al[i], bh[j]);
-                        mma_tf32(acc[i][j], ah[i], bl[j]);
-                    }
-                    mma_tf32(acc[i][j], ah[i], bh[j]);
-                }
+            mma_warp_tile<PRECISE>(acc, ah, al, bh, bl);
         }
     }
     copy_wait<0>();

@@ -201,30 +201,15 @@ __global__ void __launch_bounds__(WARPS_M *WARPS_N * 32) nhwc_gemm_kernel(const 
                     const float v[4] = {step ? av[i][0].z : av[i][0].x, step ? av[i][1].z : av[i][1].x,
                                         step ? av[i][0].w : av[i][0].y, step ? av[i][1].w : av[i][1].y};
 #pragma unroll
-                    for (int e = 0; e < 4; e++) {
-                        if (PRECISE) tf32_split(v[e], ah[i][e], al[i][e]);
-                        else ah[i][e] = tf32_round(v[e]);
-                    }
+                    for (int e = 0; e < 4; e++) tf32_operand<PRECISE>(v[e], ah[i][e], al[i][e]);
                 }
 #pragma unroll
                 for (int j = 0; j < NI; j++) {
                     const float v[2] = {step ? bv[j].z : bv[j].x, step ? bv[j].w : bv[j].y};
 #pragma unroll
-                    for (int e = 0; e < 2; e++) {
-                        if (PRECISE) tf32_split(v[e], bh[j][e], bl[j][e]);
-                        else bh[j][e] = tf32_round(v[e]);
-                    }
+                    for (int e = 0; e < 2; e++) tf32_operand<PRECISE>(v[e], bh[j][e], bl[j][e]);
                 }
-#pragma unroll
-                for (int i = 0; i < MI; i++)
-#pragma unroll
-                    for (int j = 0; j < NI; j++) {
-                        if (PRECISE) {
-                            mma_tf32(acc[i][j], al[i], bh[j]);
-                            mma_tf32(acc[i][j], ah[i], bl[j]);
-                        }
-                        mma_tf32(acc[i][j], ah[i], bh[j]);
-                    }
+                mma_warp_tile<PRECISE>(acc, ah, al, bh, bl);
             }
         }
     }

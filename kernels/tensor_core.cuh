@@ -23,6 +23,30 @@ __device__ __forceinline__ void mma_tf32(float *d, const unsigned *a, const unsi
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
+// one operand for the tensor cores: x rounded to TF32, or with PRECISE split into head and tail
+template <bool PRECISE> __device__ __forceinline__ void tf32_operand(float x, unsigned &head, unsigned &tail) {
+    if (PRECISE) tf32_split(x, head, tail);
+    else head = tf32_round(x);
+}
+
+// one k8 step of a warp's tile: acc[i][j] += a[i] b[j] over its MI x NI fragments; with PRECISE the
+// products head*tail and tail*head first, then head*head (fp32-level accuracy from three TF32 products)
+template <bool PRECISE, int MI, int NI>
+__device__ __forceinline__ void mma_warp_tile(float (&acc)[MI][NI][4], const unsigned (&ah)[MI][4],
+                                              const unsigned (&al)[MI][4], const unsigned (&bh)[NI][2],
+                                              const unsigned (&bl)[NI][2]) {
+#pragma unroll
+    for (int i = 0; i < MI; i++)
+#pragma unroll
+        for (int j = 0; j < NI; j++) {
+            if (PRECISE) {
+                mma_tf32(acc[i][j], al[i], bh[j]);
+                mma_tf32(acc[i][j], ah[i], bl[j]);
+            }
+            mma_tf32(acc[i][j], ah[i], bh[j]);
+        }
+}
+
 // a thread's accumulator fragments set to zero
 template <int MI, int NI> __device__ __forceinline__ void zero_tile(float (&acc)[MI][NI][4]) {
 #pragma unroll
