@@ -135,13 +135,14 @@ int lpc_model_create(struct lpc_model *m, const struct lpc_config *cfg, const st
         struct lpc_layer *L = &m->dec[i];
         L->conv.n = max_batch;
         L->pre = be->alloc(B * L->out_size * sizeof(float));
-        L->out = L->act == LPC_ACT_NONE ? L->pre : be->alloc(B * L->out_size * sizeof(float));
+        /* relu and leaky relu need no pre-activation apart from the output (lpc_act_derivative_from_output) */
+        L->out = lpc_act_derivative_from_output(L->act) ? L->pre : be->alloc(B * L->out_size * sizeof(float));
         if (L->out_size > largest) largest = L->out_size;
         if (m->has_encoder) {
             struct lpc_layer *E = &m->enc[i];
             E->conv.n = max_batch;
             E->pre = be->alloc(B * E->out_size * sizeof(float));
-            E->out = E->act == LPC_ACT_NONE ? E->pre : be->alloc(B * E->out_size * sizeof(float));
+            E->out = lpc_act_derivative_from_output(E->act) ? E->pre : be->alloc(B * E->out_size * sizeof(float));
             if (E->out_size > largest) largest = E->out_size;
         }
     }

@@ -166,7 +166,12 @@ static void check_decoder_layer(struct lpc_conv_shape sh, uint64_t *s, const int
     sh.ho = lpc_conv_out_size(sh.h, sh.k, sh.stride, sh.pad), sh.wo = lpc_conv_out_size(sh.w, sh.k, sh.stride, sh.pad);
     size_t nx = (size_t)sh.n * sh.ci * sh.h * sh.w, ny = (size_t)sh.n * sh.co * sh.ho * sh.wo, nw = (size_t)sh.co * sh.ci * sh.k * sh.k;
     float *in = rnd(ny, s, 1), *w = rnd(nw, s, 1), *b = rnd(sh.ci, s, 1), *dout = rnd(nx, s, 1);
-    float *pre_below = rnd(ny, s, 2), *d_pre_below = gpu_buffer(ny, pre_below);
+    /* pre_below with exact zeros (every fourth element): a layer whose activation keeps the sign passes
+     * its output as pre_below, zero wherever relu clipped, and act' there must be 0 on every path (cuDNN's
+     * RELU_BWD epilogue included) as on the CPU */
+    float *pre_below = rnd(ny, s, 2);
+    for (size_t i = 0; i < ny; i += 4) pre_below[i] = 0.0f;
+    float *d_pre_below = gpu_buffer(ny, pre_below);
     float *pre = malloc(sizeof(float) * nx), *out = malloc(sizeof(float) * nx), *tmp = malloc(sizeof(float) * nx);
     float *got = malloc(sizeof(float) * (nx > ny ? nx : ny)), *dy = malloc(sizeof(float) * ny);
     float *d_in = gpu_buffer(ny, in), *d_w = gpu_buffer(nw, w), *d_b = gpu_buffer(sh.ci, b);

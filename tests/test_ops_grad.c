@@ -240,6 +240,30 @@ static void check_act(int act, uint64_t *s) {
     free(c.pre0), free(c.pre), free(c.b), free(c.out), free(c.r), free(dpre), free(db);
 }
 
+/* With an activation that keeps the sign, bias_act_forward in place (out == pre) and the backward
+ * reading its output as pre give the gradients of the separate buffers bitwise, at the kink and on
+ * both sides of it. */
+static void check_act_in_place(int act, uint64_t *s) {
+    const int n = 2, ch = 3, hw = 6;
+    const size_t total = (size_t)n * ch * hw;
+    float *pre = malloc(sizeof(float) * total), *both = malloc(sizeof(float) * total), *out = malloc(sizeof(float) * total);
+    float *b = malloc(sizeof(float) * ch), *r = malloc(sizeof(float) * total), *dpre[2], *db[2];
+    test_fill(pre, total, s, 2), test_fill(b, (size_t)ch, s, 1), test_fill(r, total, s, 1);
+    for (size_t i = 0; i < total; i += 4) pre[i] = -b[i / hw % ch]; /* exactly at the kink after the bias */
+    memcpy(both, pre, sizeof(float) * total);
+    be->bias_act_forward(out, pre, b, n, ch, hw, act);
+    be->bias_act_forward(both, both, b, n, ch, hw, act);
+    CHECK(memcmp(both, out, sizeof(float) * total) == 0, "bias_act act=%d in place: the output differs", act);
+    for (int k = 0; k < 2; k++) {
+        dpre[k] = malloc(sizeof(float) * total), db[k] = calloc((size_t)ch, sizeof(float));
+        be->bias_act_backward(dpre[k], db[k], r, k ? both : pre, n, ch, hw, act);
+    }
+    CHECK(memcmp(dpre[0], dpre[1], sizeof(float) * total) == 0 && memcmp(db[0], db[1], sizeof(float) * ch) == 0,
+          "bias_act act=%d: act' read from the output differs from act' of the pre-activation", act);
+    for (int k = 0; k < 2; k++) free(dpre[k]), free(db[k]);
+    free(pre), free(both), free(out), free(b), free(r);
+}
+
 /* ---- likelihoods ---- */
 struct lik_ctx { int n, dim, kind; float *x, *mu, *ls, *logp, *dmu; };
 static double lik_loss(void *c_) {
@@ -293,6 +317,8 @@ int main(void) {
     check_act(LPC_ACT_RELU, &s);
     check_act(LPC_ACT_LEAKY_RELU, &s);
     check_act(LPC_ACT_SILU, &s);
+    for (int act = LPC_ACT_NONE; act <= LPC_ACT_SILU; act++)
+        if (lpc_act_derivative_from_output(act)) check_act_in_place(act, &s);
     check_likelihood(LPC_LIK_GAUSSIAN, logf(0.1f), &s);
     check_likelihood(LPC_LIK_GAUSSIAN, logf(1.5f), &s);
     check_likelihood(LPC_LIK_DISCRETIZED_GAUSSIAN, logf(0.5f), &s);

@@ -17,7 +17,8 @@ struct lpc_layer {
     int transposed;
     int act;
     size_t in_size, out_size;   /* floats per sample */
-    float *pre, *out;           /* [max_batch, out_size] */
+    float *pre, *out;           /* [max_batch, out_size]; one buffer (the output) where act' can be read from
+                                   the output (lpc_act_derivative_from_output: none, relu, leaky relu) */
 };
 
 struct lpc_model {

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 
+#include "lpc/config.h"
 #include "lpc/rng.h"
 
 /* A 2-D convolution y = conv(x, w): x [n, ci, h, w], w [co, ci, k, k], y [n, co, ho, wo]. A transposed
@@ -29,6 +30,12 @@ int lpc_conv_x_rows(const struct lpc_conv_shape *s);
 int lpc_conv_x_per_row(const struct lpc_conv_shape *s);
 
 enum lpc_act { LPC_ACT_NONE = -1 }; /* plus enum lpc_activation of config.h: relu, leaky_relu, silu */
+/* 1 for the activations that keep the sign (none, relu, leaky relu): act'(act(x)) = act'(x) for every
+ * x, so a layer may keep only its output in the place of its pre-activation, and the ops that read
+ * act'(pre) read the same from it (the ops below allow out == pre for these) */
+static inline int lpc_act_derivative_from_output(int act) {
+    return act == LPC_ACT_NONE || act == LPC_ACT_RELU || act == LPC_ACT_LEAKY_RELU;
+}
 #define LPC_LEAKY_RELU_SLOPE 0.2f
 #define LPC_LOGVAR_MIN (-12.0f)
 #define LPC_LOGVAR_MAX 6.0f
@@ -71,11 +78,12 @@ struct lpc_backend {
     void (*dense_backward_data)(float *dx, const float *dy, const float *w, int n, int in, int out);
     void (*dense_backward_params)(float *dw, float *db, const float *dy, const float *x, int n, int in, int out);
     /* The decoder's dense layer with its bias and activation, fused where the backend can:
-     * pre = x w^T + b, y = act(pre); y may equal pre only for act = LPC_ACT_NONE. Its backward to the
-     * input when no parameter gradient is wanted (the chain's steps): dx = (dout * act'(pre)) w; dout is
-     * scratch: its contents afterwards are unspecified. channels > 0: the layer's output is a feature
-     * map [channels, hw] (hw = out / channels) that y, pre and dout hold channel-last, [n, hw, channels];
-     * w and b keep the feature order channel * hw + position. */
+     * pre = x w^T + b, y = act(pre); y may equal pre where lpc_act_derivative_from_output(act) (the
+     * buffer then holds y). Its backward to the input when no parameter gradient is wanted (the chain's
+     * steps): dx = (dout * act'(pre)) w; dout is scratch: its contents afterwards are unspecified.
+     * channels > 0: the layer's output is a feature map [channels, hw] (hw = out / channels) that y, pre
+     * and dout hold channel-last, [n, hw, channels]; w and b keep the feature order channel * hw +
+     * position. */
     void (*dense_bias_act_forward)(float *y, float *pre, const float *x, const float *w, const float *b, int n, int in,
                                    int out, int act, int channels);
     void (*act_dense_backward_data)(float *dx, float *dout, const float *pre, const float *w, int n, int in, int out,
@@ -90,7 +98,7 @@ struct lpc_backend {
 
     /* The decoder's transposed-convolution layer with its bias and activation, fused where the backend
      * can: pre = conv2d_backward_data(x, w) + b (per channel of [n, ci, h, w]), out = act(pre); out may
-     * equal pre only for act = LPC_ACT_NONE. */
+     * equal pre where lpc_act_derivative_from_output(act) (the buffer then holds out). */
     void (*deconv_bias_act_forward)(float *out, float *pre, const float *x, const float *w, const float *b,
                                     const struct lpc_conv_shape *s, int act);
     /* Its backward to the layer's input when no parameter gradient is wanted (the chain's steps):
@@ -102,10 +110,10 @@ struct lpc_backend {
     void (*act_conv2d_forward)(float *y, float *dout, const float *pre, const float *w,
                                const struct lpc_conv_shape *s, int act, const float *pre_below, int act_below);
 
-    /* bias + activation over [n, c, hw]: pre += b (in place), out = act(pre); out may equal pre only
-     * for act = LPC_ACT_NONE. Backward: dpre = dout * act'(pre), db += sum of dpre (db may be NULL); dpre
-     * may equal dout (in place; with act = LPC_ACT_NONE nothing is written then). A channel-last
-     * [n, h, w, c] tensor is [n*h*w, c, 1] to them. */
+    /* bias + activation over [n, c, hw]: pre += b (in place), out = act(pre); out may equal pre where
+     * lpc_act_derivative_from_output(act) (the buffer then holds out). Backward: dpre = dout * act'(pre),
+     * db += sum of dpre (db may be NULL); dpre may equal dout (in place; with act = LPC_ACT_NONE nothing is
+     * written then). A channel-last [n, h, w, c] tensor is [n*h*w, c, 1] to them. */
     void (*bias_act_forward)(float *out, float *pre, const float *b, int n, int c, int hw, int act);
     void (*bias_act_backward)(float *dpre, float *db, const float *dout, const float *pre, int n, int c, int hw,
                               int act);
