@@ -49,10 +49,12 @@ if command -v compute-sanitizer >/dev/null; then
     # memcheck with the timed choice of convolution algorithms (which runs every path), racecheck with
     # the deterministic choice and again with each of lpc's kernels that share memory between threads;
     # then the three-layer cifar32 decoder, whose activation between its wide layers is channel-last
-    # (timed auto with tf32; nhwc with fp32, where cuDNN runs CUDA-core engines)
+    # (timed auto with tf32; nhwc with fp32, where cuDNN runs CUDA-core engines; lpc's channel-last
+    # implicit GEMM, whose blocks reuse their k-tile stages for the output tile)
     for run in "memcheck false auto fashion28 fp32" "racecheck true auto fashion28 fp32" \
         "racecheck true implicit fashion28 fp32" "racecheck true direct fashion28 fp32" \
-        "racecheck true nhwc fashion28 fp32" "memcheck false auto cifar32 tf32" "racecheck true nhwc cifar32 fp32"; do
+        "racecheck true nhwc fashion28 fp32" "memcheck false auto cifar32 tf32" "racecheck true nhwc cifar32 fp32" \
+        "racecheck true implicit_nhwc cifar32 tf32"; do
         read -r tool det algo model math <<<"$run"
         log="$OUT/sanitizer_${tool}_${algo}_$model.log"
         compute-sanitizer --tool "$tool" --error-exitcode 3 "$LPC" bench --bench_model "$model" --batch_size 16 \
