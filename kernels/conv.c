@@ -156,8 +156,8 @@ static const float *y_as_channels_last(const float *y, const struct lpc_conv_sha
     return copy;
 }
 
-/* a side kept channel-last by the caller (struct lpc_conv_shape): only cuDNN takes such shapes (the
- * legacy API on NCHW copies, or the graph API) */
+/* a side kept channel-last by the caller (struct lpc_conv_shape): the paths on channel-last tensors take
+ * such shapes as they are, cuDNN's legacy API on NCHW copies; the gemm and implicit paths do not take them */
 static int has_channels_last(const struct lpc_conv_shape *s) { return s->x_channels_last || s->y_channels_last; }
 
 static int path_fits(int path, int op, const struct lpc_conv_shape *s) {
@@ -190,6 +190,20 @@ struct conv_call {
     const float *pre_below;
     int act_below;
 };
+
+/* the forward's input channel-last and times act'(pre) for the fused op, as the channel-last paths read
+ * it: an NCHW input copied so into `copy`, a channel-last one multiplied in place (the fused forward's
+ * input is scratch) */
+static const float *forward_input_channels_last(const struct conv_call *c, const struct lpc_conv_shape *s,
+                                                float *copy) {
+    if (!s->x_channels_last) {
+        lpc_cuda_to_channels_last(copy, c->in, c->pre, c->act, s->n, s->ci, s->h * s->w);
+        return copy;
+    }
+    if (c->act != LPC_ACT_NONE)
+        lpc_cuda_bias_act_backward(c->in, NULL, c->in, c->pre, lpc_conv_x_rows(s), s->ci, 1, c->act);
+    return c->in;
+}
 
 static int is_fused(const struct conv_call *c) {
     return c->act != LPC_ACT_NONE || c->bias || c->act_below != LPC_ACT_NONE;
@@ -293,10 +307,8 @@ static void run_channels_last(const struct conv_call *c, const struct lpc_conv_s
     const struct channels_last_buffers b = channels_last_for(c->op, s, act_below);
     const float *w = filter_copy(c->w, s, FILTER_CHANNELS_LAST, b.w);
     if (c->op == OP_FORWARD) {
-        float *x = c->in, *y = s->y_channels_last ? c->out : b.y;
-        if (!s->x_channels_last) lpc_cuda_to_channels_last(x = b.x, c->in, c->pre, c->act, s->n, s->ci, s->h * s->w);
-        else if (c->act != LPC_ACT_NONE) lpc_cuda_bias_act_backward(x, NULL, x, c->pre, lpc_conv_x_rows(s), s->ci, 1, c->act);
-        lpc_cudnn_graph_forward(y, x, w, c->pre_below, act_below, s, b.cudnn);
+        float *y = s->y_channels_last ? c->out : b.y;
+        lpc_cudnn_graph_forward(y, forward_input_channels_last(c, s, b.x), w, c->pre_below, act_below, s, b.cudnn);
         if (!s->y_channels_last)
             lpc_cuda_from_channels_last(c->out, NULL, b.y, NULL, LPC_ACT_NONE, s->n, s->co, s->ho * s->wo);
     } else {
@@ -325,17 +337,14 @@ static void run_subpixel(const struct conv_call *c, const struct lpc_conv_shape 
                                  s->wo, s->x_channels_last);
 }
 
-/* the call on the implicit_nhwc path: an NCHW input copied to channel-last order (the forward's times
- * act'(pre); a channel-last one multiplied in place, as the nhwc path does), the output written by the
- * kernel in its own layout */
+/* the call on the implicit_nhwc path: the input channel-last as on the nhwc path, the output written by
+ * the kernel in its own layout */
 static void run_implicit_nhwc(const struct conv_call *c, const struct lpc_conv_shape *s) {
     const struct implicit_nhwc_buffers b = implicit_nhwc_for(c->op, s);
     if (c->op == OP_FORWARD) {
         const float *w = filter_copy(c->w, s, FILTER_CHANNELS_LAST, b.w);
-        float *x = c->in;
-        if (!s->x_channels_last) lpc_cuda_to_channels_last(x = b.x, c->in, c->pre, c->act, s->n, s->ci, s->h * s->w);
-        else if (c->act != LPC_ACT_NONE) lpc_cuda_bias_act_backward(x, NULL, x, c->pre, lpc_conv_x_rows(s), s->ci, 1, c->act);
-        lpc_implicit_nhwc_forward(c->out, x, w, c->pre_below, c->act_below, s, b.partials);
+        lpc_implicit_nhwc_forward(c->out, forward_input_channels_last(c, s, b.x), w, c->pre_below, c->act_below, s,
+                                  b.partials);
     } else {
         const float *w = filter_copy(c->w, s, FILTER_SUBPIXEL, b.w);
         lpc_implicit_nhwc_transposed(c->out, is_fused(c) ? c->pre : NULL, c->bias, c->act, y_as_channels_last(c->in, s, b.y),
@@ -441,6 +450,14 @@ static int deterministic_path(int op, const struct lpc_conv_shape *s) {
     return !lpc_cuda.tf32 && s->ci > 4 ? LPC_CONV_IMPLICIT : LPC_CONV_GEMM;
 }
 
+/* where a forced path does not take a call: the sub-pixel path's other calls as nhwc, the implicit_nhwc
+ * path's thin layers on the direct kernels, every other one on cuDNN */
+static int fallback_path(int want, int op, const struct lpc_conv_shape *s) {
+    if (want == LPC_CONV_SUBPIXEL && path_fits(LPC_CONV_NHWC, op, s)) return LPC_CONV_NHWC;
+    if (want == LPC_CONV_IMPLICIT_NHWC && lpc_direct_conv_fits(s)) return LPC_CONV_DIRECT;
+    return LPC_CONV_CUDNN;
+}
+
 /* the path for this call's op and shape, plain or fused; the first time, also its workspace. `auto`
  * times the call itself (a fused op as fused, the chain's ops apart from the encoder's and the
  * theta-gradient's plain ones of the same shape) on a copy of its input, since a fused forward may
@@ -459,9 +476,7 @@ static int path_for(const struct conv_call *call, const struct lpc_conv_shape *s
     if (lpc_cuda.conv_algo != LPC_CONV_AUTO || lpc_cuda.deterministic) {
         int want = lpc_cuda.conv_algo;
         if (want == LPC_CONV_AUTO) want = deterministic_path(op, s);
-        if (want == LPC_CONV_SUBPIXEL && !path_fits(want, op, s)) want = LPC_CONV_NHWC; /* the path's other calls */
-        if (want == LPC_CONV_IMPLICIT_NHWC && !path_fits(want, op, s) && lpc_direct_conv_fits(s)) want = LPC_CONV_DIRECT;
-        *path = path_fits(want, op, s) ? want : LPC_CONV_CUDNN;
+        *path = path_fits(want, op, s) ? want : fallback_path(want, op, s);
         reserve(*path, call, s);
         return *path;
     }

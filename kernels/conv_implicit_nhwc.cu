@@ -305,7 +305,6 @@ template <int BM, int BN, bool PRECISE> static void launch(const nhwc_gemm &g, d
     }
     nhwc_gemm_kernel<BM, BN, WARPS_M, WARPS_N, PRECISE><<<grid, WARPS_M * WARPS_N * 32, smem, STREAM>>>(g);
     LPC_CHECK_CUDA(cudaGetLastError());
-    LPC_CHECK_CUDA(cudaGetLastError());
 }
 
 // the launch of one GEMM: the tile (64 columns where N allows, the tallest rows that still give
