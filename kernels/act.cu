@@ -66,7 +66,6 @@ __global__ void bias_grad_finish(float *db, const double *partials, int c, int c
     db[ch] += (float)acc;
 }
 
-
 extern "C" {
 void lpc_cuda_bias_act_forward(float *out, float *pre, const float *b, int n, int c, int hw, int act) {
     size_t total = (size_t)n * c * hw;

@@ -9,7 +9,6 @@
 
 #define STREAM ((cudaStream_t)lpc_cuda.stream)
 
-
 __global__ void fill_kernel(float *x, float v, size_t n) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) x[i] = v;
 }
