@@ -61,20 +61,23 @@ static void cuda_channels_last_to_nchw(float *dst, const float *src, int n, int 
     lpc_cuda_from_channels_last(dst, NULL, src, NULL, LPC_ACT_NONE, n, c, hw);
 }
 
-/* channel-last decoder activations where both layers run on cuDNN's channel-last engines: conv_algo =
- * nhwc or subpixel, or timed auto with TF32 math, and neither layer thin (the image layer's direct
- * kernels read and write NCHW, twice as fast as with channel-last reads and writes); the dense layer's
- * output likewise where the first transposed convolution is not thin (its ops write and read it
- * channel-last at no extra pass). Not with fp32 math, where cuDNN has only CUDA-core engines for
- * channel-last tensors, nor with `deterministic = true`, where its first engine runs untimed: 9-24 %
- * slower than the rule's NCHW mix in all four benchmark rows (bench/RESULTS.md, 2026-11-29,
- * channel-last activations). */
+/* channel-last decoder activations where both layers run on channel-last paths: conv_algo = nhwc, subpixel
+ * or implicit_nhwc, or timed auto with TF32 math, and the layer that writes the activation not thin; a
+ * thin layer that reads it (the image layer) runs on the direct kernels, which read and write its small
+ * side channel-last where its channel count is a multiple of 4 (so the wide layer's backward needs no
+ * copy of its input to channel-last order, bench/RESULTS.md, 2026-11-29, the image layer's wide side
+ * channel-last). The dense layer's output likewise (its ops write and read it channel-last at no extra
+ * pass). Not with fp32 math, where cuDNN has only CUDA-core engines for channel-last tensors, nor with
+ * `deterministic = true`, where its first engine runs untimed: 9-24 % slower than the rule's NCHW mix in
+ * all four benchmark rows (bench/RESULTS.md, 2026-11-29, channel-last activations). */
 static int cuda_prefers_channels_last(const struct lpc_conv_shape *producer, const struct lpc_conv_shape *consumer) {
     const int timed_tf32 = lpc_cuda.conv_algo == LPC_CONV_AUTO && lpc_cuda.tf32 && !lpc_cuda.deterministic;
     const int channels_last_path = lpc_cuda.conv_algo == LPC_CONV_NHWC || lpc_cuda.conv_algo == LPC_CONV_SUBPIXEL ||
                                    lpc_cuda.conv_algo == LPC_CONV_IMPLICIT_NHWC;
+    struct lpc_conv_shape consumer_channels_last = *consumer;
+    consumer_channels_last.y_channels_last = 1;
     return (channels_last_path || timed_tf32) && (!producer || !lpc_direct_conv_fits(producer)) &&
-           !lpc_direct_conv_fits(consumer);
+           (!lpc_direct_conv_fits(consumer) || lpc_direct_conv_fits(&consumer_channels_last));
 }
 
 static const struct lpc_backend cuda_backend = {

@@ -374,10 +374,10 @@ static void run_cudnn(const struct conv_call *c, const struct lpc_conv_shape *s)
 
 static void run(const struct conv_call *c, int path, const struct lpc_conv_shape *s) {
     /* the forward's act_below factor: cuDNN's epilogue on the nhwc path with y channel-last, the kernels'
-     * on the implicit_nhwc path, else a pass over y after the convolution (elementwise: y's layout does
-     * not matter) */
+     * on the implicit_nhwc and direct paths, else a pass over y after the convolution (elementwise: y's
+     * layout does not matter) */
     if (c->op == OP_FORWARD && c->act_below != LPC_ACT_NONE && !(path == LPC_CONV_NHWC && s->y_channels_last) &&
-        path != LPC_CONV_IMPLICIT_NHWC) {
+        path != LPC_CONV_IMPLICIT_NHWC && path != LPC_CONV_DIRECT) {
         struct conv_call plain = *c;
         plain.pre_below = NULL, plain.act_below = LPC_ACT_NONE;
         run(&plain, path, s);
@@ -398,7 +398,7 @@ static void run(const struct conv_call *c, int path, const struct lpc_conv_shape
         } else if (path == LPC_CONV_IMPLICIT) {
             lpc_implicit_conv_forward(c->out, c->in, c->pre, c->act, s, c->w, partials_for(s));
         } else {
-            lpc_direct_conv_forward(c->out, c->in, c->pre, c->act, s, c->w);
+            lpc_direct_conv_forward(c->out, c->in, c->pre, c->act, c->pre_below, c->act_below, s, c->w);
         }
     } else {
         if (path == LPC_CONV_GEMM) {

@@ -1,17 +1,22 @@
 // Direct convolutions for thin layers (the `direct` convolution algorithm, see kernels/conv.c): layers
 // with at most DIRECT_MAX_CHANNELS channels on the large side, such as the decoder's image layer and the
-// encoder's first, where a GEMM's tiles would be mostly padding. NCHW, fp32 on CUDA cores, the weights
-// in shared memory, any kernel size up to DIRECT_MAX_K, stride and padding; every output is summed in a
-// fixed order, so results are deterministic.
+// encoder's first, where a GEMM's tiles would be mostly padding. NCHW, or the small side (y: [n, ho, wo,
+// co]) channel-last, as the decoder keeps the activation below its image layer where the layer below runs
+// on a channel-last path (co a multiple of 4; tensors 16-byte aligned, as the backend allocates them).
+// fp32 on CUDA cores, the weights in shared memory, any kernel size up to DIRECT_MAX_K, stride and
+// padding; every output is summed in a fixed order, so results are deterministic.
 //   forward (conv2d_forward; the chain's backward through the layer, with act' applied to the input
-//   when fused): for kernel 4, stride 2, padding 1 (every strided layer of the models here) on large
-//   grids a thread computes two neighbouring output pixels for a group of 16 output channels, so that
-//   each weight read from shared memory serves both; otherwise one output pixel for a group of 32
-//   output channels (16 or 8 on small grids);
+//   and act_below' of the layer below to the output when fused): for kernel 4, stride 2, padding 1
+//   (every strided layer of the models here) on large grids, and on every grid with y channel-last
+//   (its outputs staged through shared memory, so that a warp writes whole 16-byte pieces in order), a
+//   thread computes two neighbouring output pixels for a group of 16 output channels, so that each
+//   weight read from shared memory serves both; otherwise one output pixel for a group of 32 output
+//   channels (16 or 8 on small grids);
 //   transposed (conv2d_backward_data; the decoder layer's forward, with bias and activation when
 //   fused): for kernel 4, stride 2, padding 1 a thread computes four 2 x 2 blocks of the large side
 //   side by side, whose 16 taps per channel read a 3 x 6 neighbourhood (on small grids up to 8
-//   threads share a position, each summing part of the channels); other shapes take one pixel per
+//   threads share a position, each summing part of the channels); with the input (y) channel-last,
+//   tiles of it are first copied to shared memory in channel planes; other shapes take one pixel per
 //   thread and the taps that reach it.
 // Reading the weights from shared memory bounds these kernels: computing several pixels per thread
 // made the image layers of the benchmark rows 1.1-1.4x faster per call (bench/RESULTS.md, 2026-11-29).
@@ -42,17 +47,50 @@
 
 struct dconv {
     int n, ci, h, w, co, ho, wo, k, stride, pad;
+    int y_cl; // y channel-last
 };
 
 static dconv dconv_of(const struct lpc_conv_shape *s) {
-    return dconv{s->n, s->ci, s->h, s->w, s->co, s->ho, s->wo, s->k, s->stride, s->pad};
+    return dconv{s->n, s->ci, s->h, s->w, s->co, s->ho, s->wo, s->k, s->stride, s->pad, s->y_channels_last};
+}
+
+// the forward's epilogue on GROUP outputs of one small-side pixel, y[at + o * step] for o < GROUP:
+// times act_below'(pre_below) at the same place, where pre_below is given
+template <int GROUP>
+__device__ __forceinline__ void apply_act_below(float (&acc)[GROUP], const float *pre_below, int act_below, size_t at,
+                                                size_t step, int o0, int co) {
+    if (!pre_below) return;
+#pragma unroll
+    for (int o = 0; o < GROUP; o++)
+        if (o0 + o < co) acc[o] *= lpc_pw_act_derivative(pre_below[at + o * step], act_below);
+}
+
+// GROUP output channels from o0 of small-side pixel q of image b, times act_below' as above: channel-last
+// in 16-byte stores, else one channel plane apart
+template <int GROUP>
+__device__ __forceinline__ void store_group(float *y, const float *pre_below, int act_below, const dconv &g, int b,
+                                            int q, int o0, float (&acc)[GROUP]) {
+    const size_t plane = (size_t)g.ho * g.wo;
+    const size_t at = g.y_cl ? ((size_t)b * plane + q) * g.co + o0 : ((size_t)b * g.co + o0) * plane + q;
+    const size_t step = g.y_cl ? 1 : plane;
+    apply_act_below<GROUP>(acc, pre_below, act_below, at, step, o0, g.co);
+    if (g.y_cl) {
+#pragma unroll
+        for (int o = 0; o < GROUP; o += 4)
+            if (o0 + o < g.co) *(float4 *)(y + at + o) = make_float4(acc[o], acc[o + 1], acc[o + 2], acc[o + 3]);
+        return;
+    }
+#pragma unroll
+    for (int o = 0; o < GROUP; o++)
+        if (o0 + o < g.co) y[at + o * plane] = acc[o];
 }
 
 // ws: this block's GROUP output channels' weights as [c][ky][kx][o], so that the group's weights of
 // one tap are GROUP / 4 16-byte shared-memory reads (the same address for every thread: a broadcast)
 template <int CI, int GROUP, bool PRE>
 __global__ void __launch_bounds__(DIRECT_THREADS)
-    direct_forward_kernel(float *y, const float *x, const float *pre, int act, const float *wgt, dconv g) {
+    direct_forward_kernel(float *y, const float *x, const float *pre, int act, const float *pre_below, int act_below,
+                          const float *wgt, dconv g) {
     __shared__ __align__(16) float ws[CI * DIRECT_MAX_K * DIRECT_MAX_K * GROUP];
     const int kk = g.k * g.k, per_o = CI * kk, o0 = blockIdx.y * GROUP;
     for (int i = threadIdx.x; i < per_o * GROUP; i += blockDim.x) {
@@ -91,10 +129,7 @@ __global__ void __launch_bounds__(DIRECT_THREADS)
             }
         }
     }
-    float *out = y + (size_t)b * g.co * plane + q;
-#pragma unroll
-    for (int o = 0; o < GROUP; o++)
-        if (o0 + o < g.co) out[(size_t)(o0 + o) * plane] = acc[o];
+    store_group<GROUP>(y, pre_below, act_below, g, b, q, o0, acc);
 }
 
 // forward with kernel 4, stride 2, padding 1 (every strided layer of the models here), on large grids: a
@@ -105,7 +140,8 @@ __global__ void __launch_bounds__(DIRECT_THREADS)
 // outside the input.
 template <int CI, int GROUP, int PX, bool PRE>
 __global__ void __launch_bounds__(DIRECT_THREADS)
-    direct_forward_k4s2_kernel(float *y, const float *x, const float *pre, int act, const float *wgt, dconv g) {
+    direct_forward_k4s2_kernel(float *y, const float *x, const float *pre, int act, const float *pre_below,
+                               int act_below, const float *wgt, dconv g) {
     constexpr int K = 4, SPAN = 2 * PX + 2, PER_O = CI * K * K;
     __shared__ __align__(16) float ws[PER_O * GROUP];
     const int o0 = blockIdx.y * GROUP;
@@ -116,9 +152,12 @@ __global__ void __launch_bounds__(DIRECT_THREADS)
     __syncthreads();
     const int runs = g.wo / PX, per_image = g.ho * runs;
     const long long p = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (p >= (long long)g.n * per_image) return;
-    const int b = (int)(p / per_image), q = (int)(p % per_image), oy = q / runs, ox0 = (q % runs) * PX;
+    const bool valid = p < (long long)g.n * per_image;
+    if (!valid && !g.y_cl) return; // (a channel-last y is written by the whole block, below)
+    const long long pv = valid ? p : 0;
+    const int b = (int)(pv / per_image), q = (int)(pv % per_image), oy = q / runs, ox0 = (q % runs) * PX;
     const size_t image = (size_t)b * CI * g.h * g.w;
+    static_assert(PX == 1 || PX == 2, "pixels stored one by one or in pairs");
     float acc[PX][GROUP];
 #pragma unroll
     for (int i = 0; i < PX; i++)
@@ -159,17 +198,46 @@ __global__ void __launch_bounds__(DIRECT_THREADS)
                 }
             }
     }
-    const int plane = g.ho * g.wo;
-    float *out = y + (size_t)b * g.co * plane + (size_t)oy * g.wo + ox0;
+    if (g.y_cl) {
+        // through shared memory, so that consecutive threads write consecutive 16-byte pieces: the block's
+        // pixels are PX * (its first thread's p) onwards, GROUP channels from o0 of each
+        constexpr int STRIDE = GROUP + 4, QUADS = GROUP / 4;
+        __shared__ __align__(16) float stage[DIRECT_THREADS * PX * STRIDE];
 #pragma unroll
-    for (int o = 0; o < GROUP; o++) {
-        if (o0 + o >= g.co) break;
-        float *at = out + (size_t)(o0 + o) * plane;
-        if constexpr (PX == 2) {
-            *(float2 *)at = make_float2(acc[0][o], acc[1][o]);
-        } else {
+        for (int i = 0; i < PX; i++)
 #pragma unroll
-            for (int i = 0; i < PX; i++) at[i] = acc[i][o];
+            for (int o = 0; o < GROUP; o += 4)
+                *(float4 *)&stage[(threadIdx.x * PX + i) * STRIDE + o] =
+                    make_float4(acc[i][o], acc[i][o + 1], acc[i][o + 2], acc[i][o + 3]);
+        __syncthreads();
+        const long long first = (long long)blockIdx.x * blockDim.x * PX, pixels = (long long)g.n * g.ho * g.wo;
+        for (int f = threadIdx.x; f < DIRECT_THREADS * PX * QUADS; f += DIRECT_THREADS) {
+            const int local = f / QUADS, o = o0 + 4 * (f % QUADS);
+            if (first + local >= pixels || o >= g.co) continue;
+            float4 v = *(const float4 *)&stage[local * STRIDE + 4 * (f % QUADS)];
+            const size_t at = (size_t)(first + local) * g.co + o;
+            if (pre_below) {
+                const float4 d = *(const float4 *)(pre_below + at);
+                v.x *= lpc_pw_act_derivative(d.x, act_below), v.y *= lpc_pw_act_derivative(d.y, act_below);
+                v.z *= lpc_pw_act_derivative(d.z, act_below), v.w *= lpc_pw_act_derivative(d.w, act_below);
+            }
+            *(float4 *)(y + at) = v;
+        }
+        return;
+    }
+    const int q0 = oy * g.wo + ox0;
+    if constexpr (PX == 1) {
+        store_group<GROUP>(y, pre_below, act_below, g, b, q0, o0, acc[0]);
+        return;
+    }
+    if constexpr (PX == 2) { // NCHW: the pair of pixels of a channel side by side
+        const size_t plane = (size_t)g.ho * g.wo, at = ((size_t)b * g.co + o0) * plane + q0;
+#pragma unroll
+        for (int i = 0; i < PX; i++) apply_act_below<GROUP>(acc[i], pre_below, act_below, at + i, plane, o0, g.co);
+#pragma unroll
+        for (int o = 0; o < GROUP; o++) {
+            if (o0 + o >= g.co) break;
+            *(float2 *)(y + at + o * plane) = make_float2(acc[0][o], acc[1][o]);
         }
     }
 }
@@ -208,6 +276,7 @@ __global__ void __launch_bounds__(DIRECT_THREADS) direct_transposed_kernel(float
     if (p >= (long long)g.n * plane) return;
     const int b = (int)(p / plane), q = (int)(p % plane), y = q / g.w, x = q % g.w;
     const float *dyb = dy + (size_t)b * g.co * in_plane;
+    const size_t pixel_stride = g.y_cl ? g.co : 1, channel_stride = g.y_cl ? 1 : in_plane;
     float acc[CI];
 #pragma unroll
     for (int c = 0; c < CI; c++) acc[c] = 0.0f;
@@ -218,11 +287,11 @@ __global__ void __launch_bounds__(DIRECT_THREADS) direct_transposed_kernel(float
         for (int kx = (x + g.pad) % g.stride; kx < g.k; kx += g.stride) {
             const int j = (x + g.pad - kx) / g.stride;
             if (j < 0 || j >= g.wo) continue;
-            const float *src = dyb + i * g.wo + j;
+            const float *src = dyb + (size_t)(i * g.wo + j) * pixel_stride;
             const float *wt = ws + (ky * g.k + kx) * CI;
 #pragma unroll 4
             for (int o = 0; o < g.co; o++) {
-                const float v = src[(size_t)o * in_plane];
+                const float v = src[(size_t)o * channel_stride];
                 const float *w = wt + o * kk * CI;
 #pragma unroll
                 for (int c = 0; c < CI; c++) acc[c] = fmaf(w[c], v, acc[c]);
@@ -251,6 +320,34 @@ __device__ __forceinline__ void store_run(float *out, float *pre_out, const floa
             }
             *(float4 *)(out + to) = v;
         }
+}
+
+// adds one input channel's contribution to the sums of BX 2 x 2 blocks side by side: v is the channel's
+// 3 x (BX + 2) neighbourhood of the blocks, wo4 its weights [c][ky][kx] in shared memory. Block pixel
+// (py, px) takes rows py + u and columns px + u2 (u, u2 = 0, 1) with kernel row 3 - py - 2u and column
+// 3 - px - 2u2.
+template <int CI, int BX>
+__device__ __forceinline__ void add_channel(float (&acc)[BX][4][CI], const float4 *wo4, const float (&v)[3][BX + 2]) {
+#pragma unroll
+    for (int c = 0; c < CI; c++) {
+        const float4 *w4 = wo4 + c * 4; // rows ky = 0..3 of w[o, c]
+        const float4 rows[4] = {w4[0], w4[1], w4[2], w4[3]};
+#pragma unroll
+        for (int py = 0; py < 2; py++)
+#pragma unroll
+            for (int u = 0; u < 2; u++) {
+                const float4 wr = rows[3 - py - 2 * u];
+                const float wk[4] = {wr.x, wr.y, wr.z, wr.w};
+#pragma unroll
+                for (int e = 0; e < BX; e++)
+#pragma unroll
+                    for (int px = 0; px < 2; px++)
+#pragma unroll
+                        for (int u2 = 0; u2 < 2; u2++)
+                            acc[e][py * 2 + px][c] =
+                                fmaf(wk[3 - px - 2 * u2], v[py + u][e + px + u2], acc[e][py * 2 + px][c]);
+            }
+    }
 }
 
 // kernel 4, stride 2, padding 1: large-side pixels (2a + py, 2b + px) take input rows a - 1 + py + u
@@ -302,26 +399,7 @@ __global__ void __launch_bounds__(DIRECT_THREADS) direct_transposed_k4s2_kernel(
         for (int r = 0; r < 3; r++)
 #pragma unroll
             for (int t = 0; t < SPAN; t++) v[r][t] = ok[r][t] ? src[off[r][t]] : 0.0f;
-#pragma unroll
-        for (int c = 0; c < CI; c++) {
-            const float4 *w4 = ws4 + (o * CI + c) * 4; // rows ky = 0..3 of w[o, c]
-            const float4 rows[4] = {w4[0], w4[1], w4[2], w4[3]};
-#pragma unroll
-            for (int py = 0; py < 2; py++)
-#pragma unroll
-                for (int u = 0; u < 2; u++) {
-                    const float4 wr = rows[3 - py - 2 * u];
-                    const float wk[4] = {wr.x, wr.y, wr.z, wr.w};
-#pragma unroll
-                    for (int e = 0; e < BX; e++)
-#pragma unroll
-                        for (int px = 0; px < 2; px++)
-#pragma unroll
-                            for (int u2 = 0; u2 < 2; u2++)
-                                acc[e][py * 2 + px][c] =
-                                    fmaf(wk[3 - px - 2 * u2], v[py + u][e + px + u2], acc[e][py * 2 + px][c]);
-                }
-        }
+        add_channel<CI, BX>(acc, ws4 + o * CI * 4, v);
     }
     if (SPLIT > 1) { // partial sums of parts 1.. through shared memory, added by part 0 in order
         constexpr int PER_PART = BX * 4 * CI;
@@ -356,20 +434,132 @@ __global__ void __launch_bounds__(DIRECT_THREADS) direct_transposed_k4s2_kernel(
     }
 }
 
+// The same with a channel-last input ([n, ho, wo, co], co a multiple of 4): a block takes `rows` input
+// rows of one image and copies the 3 x (BX + 2) neighbourhoods of all its positions, `chunk` channels at
+// a time (a multiple of 4), into shared memory in channel planes (16-byte loads of whole 32-byte sectors
+// by all the block's threads, CL_LOADS at a time; planes of rows + 2 rows with a pitch of 1 mod 4 floats,
+// so that the warp's reads below hit 32 banks), then sums each channel as the NCHW kernel does. `split`
+// threads share a position (small grids), part p taking channels p, p + split, ... of each chunk in
+// order, and the first adds the split partial sums in order (red, after the tile); threads beyond
+// rows * (wo / BX) * split only copy.
+#define CL_CHUNK 8 // channels per part and chunk
+#define CL_LOADS 4 // 16-byte loads a thread issues at once while copying a chunk
+static int cl_pitch(int wo) { return (wo + 2 + 2) / 4 * 4 + 1; } // >= wo + 2, 1 mod 4
+template <int CI, int BX>
+__global__ void __launch_bounds__(DIRECT_THREADS)
+    direct_transposed_k4s2_cl_kernel(float *out, float *pre_out, const float *bias, int act, const float *dy,
+                                     const float *wgt, dconv g, int rows, int split, int pitch, bool runs) {
+    constexpr int SPAN = BX + 2, PER_PART = BX * 4 * CI;
+    extern __shared__ float4 ws4[];
+    const int per_row = g.wo / BX, bands = (g.ho + rows - 1) / rows, positions = rows * per_row;
+    const int chunk = CL_CHUNK * split, plane = (rows + 2) * pitch, cols = g.wo + 2;
+    float *ws = (float *)ws4, *tile = ws + g.co * CI * 16, *red = tile + chunk * plane;
+    for (int i = threadIdx.x; i < g.co * CI * 16; i += blockDim.x) ws[i] = wgt[i];
+    const int b = blockIdx.x / bands, a0 = (blockIdx.x % bands) * rows;
+    const int slot = threadIdx.x % positions, part = threadIdx.x / positions;
+    const int r_local = slot / per_row, a = a0 + r_local, c0 = (slot % per_row) * BX;
+    const bool valid = part < split && a < g.ho;
+    const float *dyb = dy + (size_t)b * g.ho * g.wo * g.co;
+    float acc[BX][4][CI];
+#pragma unroll
+    for (int e = 0; e < BX; e++)
+#pragma unroll
+        for (int k = 0; k < 4; k++)
+#pragma unroll
+            for (int c = 0; c < CI; c++) acc[e][k][c] = 0.0f;
+    for (int base = 0; base < g.co; base += chunk) {
+        const int quads = min(chunk, g.co - base) / 4;
+        __syncthreads(); // the weights written; the previous chunk read
+        const int pieces = (rows + 2) * cols * quads;
+        for (int first = threadIdx.x; first < pieces; first += CL_LOADS * blockDim.x) {
+            float4 v[CL_LOADS];
+            int to[CL_LOADS];
+#pragma unroll
+            for (int k = 0; k < CL_LOADS; k++) { // all loads first, so that they are in flight together
+                const int idx = first + k * blockDim.x, quad = idx % quads, pixel = idx / quads;
+                const int tr = pixel / cols, tc = pixel % cols, i = a0 - 1 + tr, j = tc - 1;
+                to[k] = idx < pieces ? 4 * quad * plane + tr * pitch + tc : -1;
+                v[k] = idx < pieces && i >= 0 && i < g.ho && j >= 0 && j < g.wo
+                           ? *(const float4 *)(dyb + ((size_t)i * g.wo + j) * g.co + base + 4 * quad)
+                           : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            }
+#pragma unroll
+            for (int k = 0; k < CL_LOADS; k++)
+                if (to[k] >= 0) {
+                    float *at = tile + to[k];
+                    at[0] = v[k].x, at[plane] = v[k].y, at[2 * plane] = v[k].z, at[3 * plane] = v[k].w;
+                }
+        }
+        __syncthreads();
+        if (!valid) continue;
+        for (int c = part; c < 4 * quads; c += split) {
+            const float *from = tile + c * plane + r_local * pitch + c0;
+            float v[3][SPAN];
+#pragma unroll
+            for (int r = 0; r < 3; r++)
+#pragma unroll
+                for (int t = 0; t < SPAN; t++) v[r][t] = from[r * pitch + t];
+            add_channel<CI, BX>(acc, ws4 + (base + c) * CI * 4, v);
+        }
+    }
+    if (split > 1) {
+        float *mine = &acc[0][0][0];
+        if (valid && part > 0)
+#pragma unroll
+            for (int i = 0; i < PER_PART; i++) red[((part - 1) * PER_PART + i) * positions + slot] = mine[i];
+        __syncthreads();
+        if (part > 0) return;
+        for (int s = 1; s < split; s++)
+#pragma unroll
+            for (int i = 0; i < PER_PART; i++) mine[i] += red[((s - 1) * PER_PART + i) * positions + slot];
+    }
+    if (!valid) return;
+    const int out_plane = g.h * g.w;
+#pragma unroll
+    for (int py = 0; py < 2; py++) {
+        const size_t at = (size_t)b * CI * out_plane + (size_t)(2 * a + py) * g.w + 2 * c0;
+        if (BX > 1 && runs) {
+            float row[2 * BX][CI];
+#pragma unroll
+            for (int e = 0; e < BX; e++)
+#pragma unroll
+                for (int px = 0; px < 2; px++)
+#pragma unroll
+                    for (int c = 0; c < CI; c++) row[2 * e + px][c] = acc[e][py * 2 + px][c];
+            if constexpr (BX > 1) store_run<CI, 2 * BX>(out, pre_out, bias, act, at, out_plane, row);
+        } else {
+#pragma unroll
+            for (int e = 0; e < BX; e++)
+#pragma unroll
+                for (int px = 0; px < 2; px++)
+                    store_pixel<CI>(out, pre_out, bias, act, at + 2 * e + px, out_plane, acc[e][py * 2 + px]);
+        }
+    }
+}
+
+// the forward's epilogue: act_below'(pre_below) of the layer below (pre_below NULL: none)
+struct below {
+    const float *pre;
+    int act;
+};
+
 template <int CI, int GROUP>
-static void forward_group(float *y, const float *x, const float *pre, int act, const float *w, const dconv &g) {
+static void forward_group(float *y, const float *x, const float *pre, int act, below bl, const float *w,
+                          const dconv &g) {
     const long long pixels = (long long)g.n * g.ho * g.wo;
     const dim3 grid((unsigned)((pixels + DIRECT_THREADS - 1) / DIRECT_THREADS), (g.co + GROUP - 1) / GROUP);
-    if (pre) direct_forward_kernel<CI, GROUP, true><<<grid, DIRECT_THREADS, 0, STREAM>>>(y, x, pre, act, w, g);
-    else direct_forward_kernel<CI, GROUP, false><<<grid, DIRECT_THREADS, 0, STREAM>>>(y, x, pre, act, w, g);
+    auto kernel = pre ? direct_forward_kernel<CI, GROUP, true> : direct_forward_kernel<CI, GROUP, false>;
+    kernel<<<grid, DIRECT_THREADS, 0, STREAM>>>(y, x, pre, act, bl.pre, bl.act, w, g);
 }
 
 template <int CI, int GROUP, int PX>
-static void forward_k4s2(float *y, const float *x, const float *pre, int act, const float *w, const dconv &g) {
+static void forward_k4s2(float *y, const float *x, const float *pre, int act, below bl, const float *w,
+                         const dconv &g) {
     const long long runs = (long long)g.n * g.ho * (g.wo / PX);
     const dim3 grid((unsigned)((runs + DIRECT_THREADS - 1) / DIRECT_THREADS), (g.co + GROUP - 1) / GROUP);
-    if (pre) direct_forward_k4s2_kernel<CI, GROUP, PX, true><<<grid, DIRECT_THREADS, 0, STREAM>>>(y, x, pre, act, w, g);
-    else direct_forward_k4s2_kernel<CI, GROUP, PX, false><<<grid, DIRECT_THREADS, 0, STREAM>>>(y, x, pre, act, w, g);
+    auto kernel =
+        pre ? direct_forward_k4s2_kernel<CI, GROUP, PX, true> : direct_forward_k4s2_kernel<CI, GROUP, PX, false>;
+    kernel<<<grid, DIRECT_THREADS, 0, STREAM>>>(y, x, pre, act, bl.pre, bl.act, w, g);
 }
 
 static bool is_k4s2(const dconv &g) {
@@ -378,9 +568,10 @@ static bool is_k4s2(const dconv &g) {
 static bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
 
 template <int CI>
-static void forward_with(float *y, const float *x, const float *pre, int act, const float *w, const dconv &g) {
-    if (is_k4s2(g) && g.wo % 2 == 0 && aligned16(y) && (long long)g.n * g.ho * g.wo >= DIRECT_RUN_PIXELS) {
-        forward_k4s2<CI, 16, 2>(y, x, pre, act, w, g);
+static void forward_with(float *y, const float *x, const float *pre, int act, below bl, const float *w,
+                         const dconv &g) {
+    if (is_k4s2(g) && g.wo % 2 == 0 && aligned16(y) && (g.y_cl || (long long)g.n * g.ho * g.wo >= DIRECT_RUN_PIXELS)) {
+        forward_k4s2<CI, 16, 2>(y, x, pre, act, bl, w, g);
         return;
     }
     // halve the output-channel group until about DIRECT_SPLIT_THREADS threads run (down to 8 channels)
@@ -388,9 +579,9 @@ static void forward_with(float *y, const float *x, const float *pre, int act, co
     int group = DIRECT_GROUP;
     while (group > DIRECT_MIN_GROUP && pixels * ((g.co + group - 1) / group) < DIRECT_SPLIT_THREADS) group /= 2;
     static_assert(DIRECT_GROUP == 4 * DIRECT_MIN_GROUP, "three group sizes");
-    if (group == DIRECT_GROUP) forward_group<CI, DIRECT_GROUP>(y, x, pre, act, w, g);
-    else if (group == DIRECT_GROUP / 2) forward_group<CI, DIRECT_GROUP / 2>(y, x, pre, act, w, g);
-    else forward_group<CI, DIRECT_MIN_GROUP>(y, x, pre, act, w, g);
+    if (group == DIRECT_GROUP) forward_group<CI, DIRECT_GROUP>(y, x, pre, act, bl, w, g);
+    else if (group == DIRECT_GROUP / 2) forward_group<CI, DIRECT_GROUP / 2>(y, x, pre, act, bl, w, g);
+    else forward_group<CI, DIRECT_MIN_GROUP>(y, x, pre, act, bl, w, g);
 }
 
 template <int CI, int BX>
@@ -409,10 +600,42 @@ static void transposed_k4s2(float *out, float *pre, const float *bias, int act, 
     kernel<<<blocks, DIRECT_THREADS, all, STREAM>>>(out, pre, bias, act, dy, w, g);
 }
 
+// the channel-last kernel's blocks: the input channels split (at most 8 ways) until about
+// DIRECT_RUN_THREADS threads run, as the NCHW kernel's; `rows` input rows a block, halved (down to one)
+// until the grid has about two blocks per SM of an H200
+#define CL_MIN_BLOCKS 264
+template <int CI, int BX>
+static void transposed_k4s2_channels_last(float *out, float *pre, const float *bias, int act, const float *dy,
+                                          const float *w, const dconv &g, bool runs) {
+    const int per_row = g.wo / BX;
+    int split = 1;
+    while (split < 8 && split < g.co && 2 * split * per_row <= DIRECT_THREADS &&
+           (long long)g.n * g.ho * per_row * split < DIRECT_RUN_THREADS)
+        split *= 2;
+    int rows = min(g.ho, DIRECT_THREADS / (per_row * split));
+    while (rows > 1 && (long long)g.n * ((g.ho + rows - 1) / rows) < CL_MIN_BLOCKS) rows /= 2;
+    const int pitch = cl_pitch(g.wo);
+    const unsigned blocks = (unsigned)((long long)g.n * ((g.ho + rows - 1) / rows));
+    const size_t bytes = ((size_t)g.co * CI * 16 + (size_t)CL_CHUNK * split * (rows + 2) * pitch +
+                          (size_t)(split - 1) * BX * 4 * CI * rows * per_row) *
+                         sizeof(float);
+    if (bytes > 48 * 1024)
+        LPC_CHECK_CUDA(cudaFuncSetAttribute(direct_transposed_k4s2_cl_kernel<CI, BX>,
+                                            cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+    direct_transposed_k4s2_cl_kernel<CI, BX>
+        <<<blocks, DIRECT_THREADS, bytes, STREAM>>>(out, pre, bias, act, dy, w, g, rows, split, pitch, runs);
+}
+
 template <int CI>
 static void transposed_with(float *out, float *pre, const float *bias, int act, const float *dy, const float *w,
                             const dconv &g) {
-    if (is_k4s2(g)) {
+    if (is_k4s2(g) && g.y_cl) { // rows of 4 or 2 blocks where the width allows, as below
+        const int bx = g.wo % 4 == 0 ? 4 : g.wo % 2 == 0 ? 2 : 1;
+        const bool runs = bx > 1 && g.w % 4 == 0 && aligned16(out) && (!bias || aligned16(pre));
+        if (bx == 4) transposed_k4s2_channels_last<CI, 4>(out, pre, bias, act, dy, w, g, runs);
+        else if (bx == 2) transposed_k4s2_channels_last<CI, 2>(out, pre, bias, act, dy, w, g, runs);
+        else transposed_k4s2_channels_last<CI, 1>(out, pre, bias, act, dy, w, g, false);
+    } else if (is_k4s2(g)) {
         // rows of 4 blocks (2 where the width takes no 4) in 16-byte stores, the input channels split
         // until about DIRECT_RUN_THREADS threads run (at most 8 ways): the fastest of runs of 1, 2, 4 and
         // splits of 1 to 8 on all four benchmark rows' image layers (bench/RESULTS.md, 2026-11-29). Where
@@ -437,20 +660,24 @@ static void transposed_with(float *out, float *pre, const float *bias, int act, 
 extern "C" {
 int lpc_direct_conv_fits(const struct lpc_conv_shape *s) {
     const size_t limit = (size_t)1 << 31;
-    return !s->x_channels_last && !s->y_channels_last && s->ci <= DIRECT_MAX_CHANNELS && s->k <= DIRECT_MAX_K &&
+    const dconv g = dconv_of(s);
+    const int per_row = g.wo % 4 == 0 ? g.wo / 4 : g.wo % 2 == 0 ? g.wo / 2 : g.wo; // the channel-last kernel's
+    const bool y_ok = !s->y_channels_last || (s->co % 4 == 0 && (!is_k4s2(g) || per_row <= DIRECT_THREADS));
+    return !s->x_channels_last && y_ok && s->ci <= DIRECT_MAX_CHANNELS && s->k <= DIRECT_MAX_K &&
            (size_t)s->co * s->ci * s->k * s->k <= DIRECT_MAX_WEIGHTS && (size_t)s->n * s->ci * s->h * s->w < limit &&
            (size_t)s->n * s->co * s->ho * s->wo < limit &&
            (s->co + DIRECT_MIN_GROUP - 1) / DIRECT_MIN_GROUP <= 65535;
 }
 
-void lpc_direct_conv_forward(float *y, const float *x, const float *pre, int act, const struct lpc_conv_shape *s,
-                             const float *w) {
+void lpc_direct_conv_forward(float *y, const float *x, const float *pre, int act, const float *pre_below,
+                             int act_below, const struct lpc_conv_shape *s, const float *w) {
     const dconv g = dconv_of(s);
+    const below bl = {act_below == LPC_ACT_NONE ? NULL : pre_below, act_below};
     switch (s->ci) {
-    case 1: forward_with<1>(y, x, pre, act, w, g); break;
-    case 2: forward_with<2>(y, x, pre, act, w, g); break;
-    case 3: forward_with<3>(y, x, pre, act, w, g); break;
-    default: forward_with<4>(y, x, pre, act, w, g); break;
+    case 1: forward_with<1>(y, x, pre, act, bl, w, g); break;
+    case 2: forward_with<2>(y, x, pre, act, bl, w, g); break;
+    case 3: forward_with<3>(y, x, pre, act, bl, w, g); break;
+    default: forward_with<4>(y, x, pre, act, bl, w, g); break;
     }
     LPC_CHECK_CUDA(cudaGetLastError());
 }

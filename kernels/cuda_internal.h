@@ -104,10 +104,12 @@ void lpc_implicit_nhwc_forward(float *y, const float *x, const float *w, const f
 void lpc_implicit_nhwc_transposed(float *out, float *pre, const float *bias, int act, const float *dy, const float *w,
                                   const struct lpc_conv_shape *s, void *workspace);
 /* kernels/conv_direct.cu: direct kernels for layers with at most 4 channels on the large side (no
- * workspace); same forward and transposed contracts as the implicit kernels */
+ * workspace; the small side y may be channel-last where co is a multiple of 4); the transposed contract
+ * of the implicit kernels; the forward's as theirs plus the epilogue y *= act_below'(pre_below) (pre_below
+ * in y's layout; none for LPC_ACT_NONE) */
 int lpc_direct_conv_fits(const struct lpc_conv_shape *s);
-void lpc_direct_conv_forward(float *y, const float *x, const float *pre, int act, const struct lpc_conv_shape *s,
-                             const float *w);
+void lpc_direct_conv_forward(float *y, const float *x, const float *pre, int act, const float *pre_below,
+                             int act_below, const struct lpc_conv_shape *s, const float *w);
 void lpc_direct_conv_transposed(float *out, float *pre, const float *bias, int act, const float *dy, const float *w,
                                 const struct lpc_conv_shape *s);
 /* a shape without its layout flags: what the libraries, which take one layout per call, are given */

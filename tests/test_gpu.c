@@ -27,6 +27,7 @@
 #include "lpc/model.h"
 #include "lpc/train.h"
 #include "testutil.h"
+#include "../kernels/cuda_internal.h"
 
 #define GUARD 64
 static const float SENTINEL = -7.77e33f;
@@ -417,8 +418,9 @@ static void train_steps(const struct lpc_backend *be, struct test_decoder dec, i
 }
 
 /* Which decoder activations the GPU model keeps channel-last, by the backend's preference (conv_algo =
- * nhwc or subpixel here): the dense layer's output and the activation between the three-layer
- * decoder's two wide layers; none next to a thin layer. */
+ * nhwc or subpixel here): the dense layer's output, the activation between the three-layer decoder's two
+ * wide layers, and the one below its image layer (8 channels: the direct kernels take that side
+ * channel-last); the image itself stays NCHW. */
 static void check_model_layout(void) {
     struct lpc_config cfg;
     lpc_config_defaults(&cfg);
@@ -426,9 +428,9 @@ static void check_model_layout(void) {
     struct lpc_model m;
     if (lpc_model_create(&m, &cfg, gpu, 1, three_layers.side, three_layers.side, 8)) lpc_die_last_error();
     const struct lpc_conv_shape *l1 = &m.dec[1].conv, *l2 = &m.dec[2].conv, *l3 = &m.dec[3].conv;
-    CHECK(l1->y_channels_last && l1->x_channels_last && l2->y_channels_last &&
-              !l2->x_channels_last && !l3->y_channels_last && !l3->x_channels_last,
-          "three-layer decoder: channel-last sides %d%d %d%d %d%d, expected 11 10 00 (y, x per layer)",
+    CHECK(l1->y_channels_last && l1->x_channels_last && l2->y_channels_last && l2->x_channels_last &&
+              l3->y_channels_last && !l3->x_channels_last,
+          "three-layer decoder: channel-last sides %d%d %d%d %d%d, expected 11 11 10 (y, x per layer)",
           l1->y_channels_last, l1->x_channels_last, l2->y_channels_last, l2->x_channels_last, l3->y_channels_last,
           l3->x_channels_last);
     lpc_model_destroy(&m);
@@ -634,9 +636,10 @@ int main(int argc, char **argv) {
         }
     }
     /* shapes with a side kept channel-last (the decoder's activations between wide layers): on cuDNN's
-     * legacy API with that side copied to NCHW (also where gemm, implicit or direct is asked for: thin
-     * layers too), on the nhwc and subpixel paths without that side's copies, and by deterministic auto's
-     * rule */
+     * legacy API with that side copied to NCHW (also where gemm or implicit is asked for, and direct with
+     * a channel-last large side: thin layers too), on the direct kernels with the small side channel-last
+     * where its channel count is a multiple of 4, on the nhwc and subpixel paths without that side's
+     * copies, and by deterministic auto's rule */
     const int layout_algos[] = {LPC_CONV_CUDNN,    LPC_CONV_GEMM,          LPC_CONV_DIRECT, LPC_CONV_NHWC,
                                 LPC_CONV_SUBPIXEL, LPC_CONV_IMPLICIT_NHWC, LPC_CONV_AUTO};
     const int layout_shapes[] = {1, 3, 5, 6, 8};
@@ -670,6 +673,31 @@ int main(int argc, char **argv) {
             check_conv(sh, &s);
             check_decoder_layer(sh, &s, i < 2 ? every_act : relu_silu, i < 2 ? N_ACTS : 2);
         }
+    /* the direct kernels with the small side channel-last (the forward's pixel pairs staged through shared
+     * memory, the transposed convolution's input tiles copied to shared memory in channel planes), on image
+     * layers that take their variants: rows of 4 blocks in 16-byte stores, one 4-channel chunk, no channel
+     * split (shape 7); single blocks, one row per thread block, a partial last pair of the forward, 4 parts
+     * of one channel each (10, 5 wide); 8 parts over 2 chunks of 64 channels (11); one chunk of 8, no split
+     * (12); thread blocks of 2 input rows with a partial last band, 4 parts (200 images, 5 x 5 input rows:
+     * 600 blocks); 8 parts over one chunk larger than the 32 channels (8 images of 16 x 16); 2 parts of 4
+     * rows (64 images of 32 x 32, as celeba64's at batch 64); 2 parts over 2 chunks of 16 of 32 channels
+     * (shape 8) and the general kernels (kernel 3) in the layouts above */
+    const struct lpc_conv_shape direct_channels_last[] = {shapes[7],
+                                                          shapes[10],
+                                                          shapes[11],
+                                                          shapes[12],
+                                                          {200, 1, 10, 10, 4, 0, 0, 4, 2, 1, 0, 0},
+                                                          {8, 3, 32, 32, 32, 0, 0, 4, 2, 1, 0, 0},
+                                                          {64, 3, 64, 64, 8, 0, 0, 4, 2, 1, 0, 0}};
+    printf("the direct kernels with the small side channel-last (%s)\n", tf32 ? "tf32" : "fp32");
+    lpc_backend_cuda(tf32, 1, LPC_CONV_DIRECT);
+    for (int i = 0; i < (int)(sizeof direct_channels_last / sizeof *direct_channels_last); i++) {
+        struct lpc_conv_shape sh = direct_channels_last[i];
+        sh.y_channels_last = 1;
+        CHECK(lpc_direct_conv_fits(&sh), "case %d: the direct kernels do not take its channel-last small side", i);
+        check_conv(sh, &s);
+        check_decoder_layer(sh, &s, every_act, N_ACTS);
+    }
     check_fixed_filters(shapes[5], &s);
     lpc_backend_cuda(tf32, 1, LPC_CONV_NHWC);
     check_fixed_filters(shapes[5], &s);
