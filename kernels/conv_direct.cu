@@ -661,7 +661,8 @@ extern "C" {
 int lpc_direct_conv_fits(const struct lpc_conv_shape *s) {
     const size_t limit = (size_t)1 << 31;
     const dconv g = dconv_of(s);
-    const int per_row = g.wo % 4 == 0 ? g.wo / 4 : g.wo % 2 == 0 ? g.wo / 2 : g.wo; // the channel-last kernel's
+    // positions per input row in the channel-last transposed kernel, which takes at most a block's threads
+    const int per_row = g.wo % 4 == 0 ? g.wo / 4 : g.wo % 2 == 0 ? g.wo / 2 : g.wo;
     const bool y_ok = !s->y_channels_last || (s->co % 4 == 0 && (!is_k4s2(g) || per_row <= DIRECT_THREADS));
     return !s->x_channels_last && y_ok && s->ci <= DIRECT_MAX_CHANNELS && s->k <= DIRECT_MAX_K &&
            (size_t)s->co * s->ci * s->k * s->k <= DIRECT_MAX_WEIGHTS && (size_t)s->n * s->ci * s->h * s->w < limit &&
