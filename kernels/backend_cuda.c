@@ -101,6 +101,7 @@ static const struct lpc_backend cuda_backend = {
     .conv2d_backward_filter = lpc_cuda_conv2d_backward_filter,
     .deconv_bias_act_forward = lpc_cuda_deconv_bias_act_forward,
     .act_conv2d_forward = lpc_cuda_act_conv2d_forward,
+    .deconv_likelihood = lpc_cuda_deconv_likelihood,
     .dense_bias_act_forward = lpc_cuda_dense_bias_act_forward,
     .act_dense_backward_data = lpc_cuda_act_dense_backward_data,
     .channels_last_to_nchw = cuda_channels_last_to_nchw,

@@ -547,3 +547,20 @@ void lpc_cuda_act_conv2d_forward(float *y, float *dout, const float *pre, const 
                                 .pre_below = pre_below, .act_below = act_below};
     convolve(&c, s);
 }
+
+/* the output layer's call as the decoder's fused op, then the likelihood in the direct kernel's epilogue
+ * where `auto` or the rule put the call on the direct path and its channel-last kernel takes it, else the
+ * likelihood kernel after the call (with the output activation's derivative in its pass) */
+void lpc_cuda_deconv_likelihood(float *dpre, float *logp, float *out, float *pre, const float *x, const float *w,
+                                const float *b, const float *data, const float *log_sigma,
+                                const struct lpc_conv_shape *s, int act, int kind) {
+    const struct conv_call c = {.op = OP_BACKWARD_DATA, .out = out, .in = (float *)x, .pre = pre, .w = w, .bias = b,
+                                .act = act, .act_below = LPC_ACT_NONE};
+    const int path = path_for(&c, s);
+    if (path == LPC_CONV_DIRECT && lpc_direct_likelihood_fits(s)) {
+        lpc_direct_conv_transposed_likelihood(dpre, logp, b, act, x, w, s, data, log_sigma, kind);
+        return;
+    }
+    run(&c, path, s);
+    lpc_cuda_likelihood_act(logp, dpre, data, out, pre, act, log_sigma, s->n, s->ci * s->h * s->w, kind);
+}

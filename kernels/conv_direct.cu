@@ -23,6 +23,7 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include "block_reduce.cuh"
 #include "cuda_internal.h"
 #include "lpc/check.h"
 #include "lpc/config.h"
@@ -322,6 +323,35 @@ __device__ __forceinline__ void store_run(float *out, float *pre_out, const floa
         }
 }
 
+// the sums of BX 2 x 2 blocks side by side (input row a, columns c0.. of image b) to the epilogue, as rows
+// of 2 BX large-side pixels (run(at, row): 16-byte aligned) where runs, else pixel by pixel (pixel(at,
+// sums)); at: the row's or pixel's place in channel 0 of the NCHW output, channels g.h * g.w apart
+template <int CI, int BX, class Run, class Pixel>
+__device__ __forceinline__ void store_blocks(const dconv &g, int b, int a, int c0, bool runs,
+                                             const float (&acc)[BX][4][CI], Run run, Pixel pixel) {
+    const int plane = g.h * g.w;
+#pragma unroll
+    for (int py = 0; py < 2; py++) {
+        const size_t at = (size_t)b * CI * plane + (size_t)(2 * a + py) * g.w + 2 * c0;
+        if constexpr (BX > 1)
+            if (runs) {
+                float row[2 * BX][CI];
+#pragma unroll
+                for (int e = 0; e < BX; e++)
+#pragma unroll
+                    for (int px = 0; px < 2; px++)
+#pragma unroll
+                        for (int c = 0; c < CI; c++) row[2 * e + px][c] = acc[e][py * 2 + px][c];
+                run(at, row);
+                continue;
+            }
+#pragma unroll
+        for (int e = 0; e < BX; e++)
+#pragma unroll
+            for (int px = 0; px < 2; px++) pixel(at + 2 * e + px, acc[e][py * 2 + px]);
+    }
+}
+
 // adds one input channel's contribution to the sums of BX 2 x 2 blocks side by side: v is the channel's
 // 3 x (BX + 2) neighbourhood of the blocks, wo4 its weights [c][ky][kx] in shared memory. Block pixel
 // (py, px) takes rows py + u and columns px + u2 (u, u2 = 0, 1) with kernel row 3 - py - 2u and column
@@ -415,23 +445,72 @@ __global__ void __launch_bounds__(DIRECT_THREADS) direct_transposed_k4s2_kernel(
     }
     if (!valid) return;
     const int plane = g.h * g.w;
-#pragma unroll
-    for (int py = 0; py < 2; py++) {
-        const size_t at = (size_t)b * CI * plane + (size_t)(2 * a + py) * g.w + 2 * c0;
-        if constexpr (BX == 1) {
-#pragma unroll
-            for (int px = 0; px < 2; px++) store_pixel<CI>(out, pre_out, bias, act, at + px, plane, acc[0][py * 2 + px]);
-        } else {
-            float row[2 * BX][CI];
-#pragma unroll
-            for (int e = 0; e < BX; e++)
-#pragma unroll
-                for (int px = 0; px < 2; px++)
-#pragma unroll
-                    for (int c = 0; c < CI; c++) row[2 * e + px][c] = acc[e][py * 2 + px][c];
-            store_run<CI, 2 * BX>(out, pre_out, bias, act, at, plane, row);
+    store_blocks<CI, BX>(
+        g, b, a, c0, true, acc,
+        [&](size_t at, const auto &row) { store_run<CI>(out, pre_out, bias, act, at, plane, row); },
+        [&](size_t at, const float(&sum)[CI]) { store_pixel<CI>(out, pre_out, bias, act, at, plane, sum); });
+}
+
+// The chain's output layer with the likelihood (deconv_likelihood): instead of out and pre, a sum's
+// gradient dpre = d log p(data | act(pre)) / d pre, its log-likelihood added to lp (double, as
+// kernels/likelihood.cu computes it); the block's sum goes to partials, and the last block of an image
+// to finish adds its image's partials in order into logp.
+struct lik_epilogue {
+    const float *data;      // the images [n, ci, h, w]
+    const float *log_sigma; // one scalar
+    int kind;               // enum lpc_likelihood
+    float *logp;            // [n]
+    double *partials;       // one per block
+    unsigned *arrivals;     // one per image: blocks finished (zero between launches)
+};
+
+// the discretized likelihood's tails (erfc, logs in double) as one call, not inlined at each call site
+__device__ __noinline__ double discretized_logp(float x, float mu, double ls, double *dm) {
+    double dl;
+    return lpc_pw_discretized(x, mu, ls, dm, &dl);
+}
+
+__device__ __forceinline__ float likelihood_gradient(float sum, float bias, int act, float x, double ls,
+                                                    double inv_var, int kind, double &lp) {
+    const float pre = sum + bias, mu = lpc_pw_act(pre, act);
+    double dm, dl;
+    lp += kind == LPC_LIK_DISCRETIZED_GAUSSIAN ? discretized_logp(x, mu, ls, &dm)
+                                               : lpc_pw_gaussian_scaled(x, mu, ls, inv_var, &dm, &dl);
+    return (float)dm * lpc_pw_act_derivative(pre, act);
+}
+
+// The likelihood epilogue of a block whose sums are staged in shared memory, NCHW-ordered: channel c's
+// `count` pixels (whole output rows from `first` in the image's channel-0 plane) at staged[c * span],
+// each thread of the block taking every blockDim.x-th pixel, four at a time in 16-byte loads and stores
+// where quads (count, span, first and the planes multiples of 4; out and data aligned). Returns the
+// thread's log-likelihood sum.
+template <int CI>
+__device__ __forceinline__ double likelihood_of_staged(float *dpre, const float *bias, int act,
+                                                       const lik_epilogue &lik, const float *staged, int span,
+                                                       size_t first, int plane, int count, bool quads) {
+    const double ls = *lik.log_sigma, inv_var = lpc_pw_inv_var(ls);
+    double lp = 0.0;
+    if (quads) {
+        const int per_channel = count / 4;
+        for (int i = threadIdx.x; i < CI * per_channel; i += blockDim.x) {
+            const int c = i / per_channel, q = 4 * (i - c * per_channel);
+            const size_t at = first + (size_t)c * plane + q;
+            const float4 x = *(const float4 *)(lik.data + at), sum = *(const float4 *)(staged + c * span + q);
+            float4 d;
+            d.x = likelihood_gradient(sum.x, bias[c], act, x.x, ls, inv_var, lik.kind, lp);
+            d.y = likelihood_gradient(sum.y, bias[c], act, x.y, ls, inv_var, lik.kind, lp);
+            d.z = likelihood_gradient(sum.z, bias[c], act, x.z, ls, inv_var, lik.kind, lp);
+            d.w = likelihood_gradient(sum.w, bias[c], act, x.w, ls, inv_var, lik.kind, lp);
+            *(float4 *)(dpre + at) = d;
+        }
+    } else {
+        for (int i = threadIdx.x; i < CI * count; i += blockDim.x) {
+            const int c = i / count, q = i - c * count;
+            const size_t at = first + (size_t)c * plane + q;
+            dpre[at] = likelihood_gradient(staged[c * span + q], bias[c], act, lik.data[at], ls, inv_var, lik.kind, lp);
         }
     }
+    return lp;
 }
 
 // The same with a channel-last input ([n, ho, wo, co], co a multiple of 4): a block takes `rows` input
@@ -441,14 +520,17 @@ __global__ void __launch_bounds__(DIRECT_THREADS) direct_transposed_k4s2_kernel(
 // so that the warp's reads below hit 32 banks), then sums each channel as the NCHW kernel does. `split`
 // threads share a position (small grids), part p taking channels p, p + split, ... of each chunk in
 // order, and the first adds the split partial sums in order (red, after the tile); threads beyond
-// rows * (wo / BX) * split only copy.
+// rows * (wo / BX) * split only copy. LIK: the output is the likelihood's dpre (lik_epilogue; out is
+// dpre, pre_out unused): the sums are staged in shared memory and every thread of the block takes its
+// share of the likelihood (a few positions' threads would each run dozens of values in double).
 #define CL_CHUNK 8 // channels per part and chunk
 #define CL_LOADS 4 // 16-byte loads a thread issues at once while copying a chunk
 static int cl_pitch(int wo) { return (wo + 2 + 2) / 4 * 4 + 1; } // >= wo + 2, 1 mod 4
-template <int CI, int BX>
+template <int CI, int BX, bool LIK>
 __global__ void __launch_bounds__(DIRECT_THREADS)
     direct_transposed_k4s2_cl_kernel(float *out, float *pre_out, const float *bias, int act, const float *dy,
-                                     const float *wgt, dconv g, int rows, int split, int pitch, bool runs) {
+                                     const float *wgt, dconv g, int rows, int split, int pitch, bool runs,
+                                     lik_epilogue lik) {
     constexpr int SPAN = BX + 2, PER_PART = BX * 4 * CI;
     extern __shared__ float4 ws4[];
     const int per_row = g.wo / BX, bands = (g.ho + rows - 1) / rows, positions = rows * per_row;
@@ -508,31 +590,45 @@ __global__ void __launch_bounds__(DIRECT_THREADS)
 #pragma unroll
             for (int i = 0; i < PER_PART; i++) red[((part - 1) * PER_PART + i) * positions + slot] = mine[i];
         __syncthreads();
-        if (part > 0) return;
-        for (int s = 1; s < split; s++)
+        if (!LIK && part > 0) return;
+        if (part == 0)
+            for (int s = 1; s < split; s++)
 #pragma unroll
-            for (int i = 0; i < PER_PART; i++) mine[i] += red[((s - 1) * PER_PART + i) * positions + slot];
+                for (int i = 0; i < PER_PART; i++) mine[i] += red[((s - 1) * PER_PART + i) * positions + slot];
     }
-    if (!valid) return;
+    const bool stores = valid && part == 0;
+    if (!LIK && !stores) return;
     const int out_plane = g.h * g.w;
-#pragma unroll
-    for (int py = 0; py < 2; py++) {
-        const size_t at = (size_t)b * CI * out_plane + (size_t)(2 * a + py) * g.w + 2 * c0;
-        if (BX > 1 && runs) {
-            float row[2 * BX][CI];
+    if constexpr (!LIK) {
+        store_blocks<CI, BX>(
+            g, b, a, c0, runs, acc,
+            [&](size_t at, const auto &row) { store_run<CI>(out, pre_out, bias, act, at, out_plane, row); },
+            [&](size_t at, const float(&sum)[CI]) { store_pixel<CI>(out, pre_out, bias, act, at, out_plane, sum); });
+    } else {
+        // the block's sums staged over the weights and tiles (all read once every thread is here), in the
+        // order of its output rows 2 * a0 .. in NCHW; then every thread takes part in the epilogue
+        const int span = 2 * rows * g.w;
+        float *staged = ws;
+        __syncthreads();
+        if (stores)
 #pragma unroll
             for (int e = 0; e < BX; e++)
 #pragma unroll
-                for (int px = 0; px < 2; px++)
+                for (int k = 0; k < 4; k++)
 #pragma unroll
-                    for (int c = 0; c < CI; c++) row[2 * e + px][c] = acc[e][py * 2 + px][c];
-            if constexpr (BX > 1) store_run<CI, 2 * BX>(out, pre_out, bias, act, at, out_plane, row);
-        } else {
-#pragma unroll
-            for (int e = 0; e < BX; e++)
-#pragma unroll
-                for (int px = 0; px < 2; px++)
-                    store_pixel<CI>(out, pre_out, bias, act, at + 2 * e + px, out_plane, acc[e][py * 2 + px]);
+                    for (int c = 0; c < CI; c++)
+                        staged[c * span + (2 * r_local + k / 2) * g.w + 2 * (c0 + e) + k % 2] = acc[e][k][c];
+        __syncthreads();
+        const size_t first = (size_t)b * CI * out_plane + (size_t)2 * a0 * g.w;
+        const int count = 2 * min(rows, g.ho - a0) * g.w;
+        double sums[1] = {likelihood_of_staged<CI>(out, bias, act, lik, staged, span, first, out_plane, count, runs)};
+        lpc_block_sums<DIRECT_THREADS, 1>(sums);
+        if (threadIdx.x == 0) lik.partials[blockIdx.x] = sums[0];
+        if (!lpc_last_to_arrive(&lik.arrivals[b], (unsigned)bands)) return;
+        if (threadIdx.x == 0) {
+            double total = 0.0;
+            for (int k = 0; k < bands; k++) total += __ldcg(&lik.partials[(size_t)b * bands + k]);
+            lik.logp[b] = (float)total;
         }
     }
 }
@@ -604,9 +700,9 @@ static void transposed_k4s2(float *out, float *pre, const float *bias, int act, 
 // DIRECT_RUN_THREADS threads run, as the NCHW kernel's; `rows` input rows a block, halved (down to one)
 // until the grid has about two blocks per SM of an H200
 #define CL_MIN_BLOCKS 264
-template <int CI, int BX>
+template <int CI, int BX, bool LIK>
 static void transposed_k4s2_channels_last(float *out, float *pre, const float *bias, int act, const float *dy,
-                                          const float *w, const dconv &g, bool runs) {
+                                          const float *w, const dconv &g, bool runs, lik_epilogue lik) {
     const int per_row = g.wo / BX;
     int split = 1;
     while (split < 8 && split < g.co && 2 * split * per_row <= DIRECT_THREADS &&
@@ -616,25 +712,40 @@ static void transposed_k4s2_channels_last(float *out, float *pre, const float *b
     while (rows > 1 && (long long)g.n * ((g.ho + rows - 1) / rows) < CL_MIN_BLOCKS) rows /= 2;
     const int pitch = cl_pitch(g.wo);
     const unsigned blocks = (unsigned)((long long)g.n * ((g.ho + rows - 1) / rows));
-    const size_t bytes = ((size_t)g.co * CI * 16 + (size_t)CL_CHUNK * split * (rows + 2) * pitch +
+    size_t bytes = ((size_t)g.co * CI * 16 + (size_t)CL_CHUNK * split * (rows + 2) * pitch +
                           (size_t)(split - 1) * BX * 4 * CI * rows * per_row) *
                          sizeof(float);
+    if (LIK) { // room for the staged sums, and the partials
+        const size_t staged = (size_t)CI * 2 * rows * g.w * sizeof(float);
+        if (staged > bytes) bytes = staged;
+        lik.partials = (double *)lpc_cuda_workspace(blocks * sizeof(double));
+        lik.arrivals = lpc_cuda.tile_done;
+    }
     if (bytes > 48 * 1024)
-        LPC_CHECK_CUDA(cudaFuncSetAttribute(direct_transposed_k4s2_cl_kernel<CI, BX>,
+        LPC_CHECK_CUDA(cudaFuncSetAttribute(direct_transposed_k4s2_cl_kernel<CI, BX, LIK>,
                                             cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
-    direct_transposed_k4s2_cl_kernel<CI, BX>
-        <<<blocks, DIRECT_THREADS, bytes, STREAM>>>(out, pre, bias, act, dy, w, g, rows, split, pitch, runs);
+    direct_transposed_k4s2_cl_kernel<CI, BX, LIK>
+        <<<blocks, DIRECT_THREADS, bytes, STREAM>>>(out, pre, bias, act, dy, w, g, rows, split, pitch, runs, lik);
+}
+
+// rows of 4 or 2 blocks where the width allows, as on NCHW inputs below
+template <int CI, bool LIK>
+static void transposed_channels_last_with(float *out, float *pre, const float *bias, int act, const float *dy,
+                                          const float *w, const dconv &g, lik_epilogue lik) {
+    const int bx = g.wo % 4 == 0 ? 4 : g.wo % 2 == 0 ? 2 : 1;
+    // runs: rows of 2 * bx pixels in 16-byte stores; with LIK, the staged epilogue's 16-byte accesses
+    const bool runs = (LIK || bx > 1) && g.w % 4 == 0 && aligned16(out) &&
+                      (LIK ? aligned16(lik.data) : !bias || aligned16(pre));
+    if (bx == 4) transposed_k4s2_channels_last<CI, 4, LIK>(out, pre, bias, act, dy, w, g, runs, lik);
+    else if (bx == 2) transposed_k4s2_channels_last<CI, 2, LIK>(out, pre, bias, act, dy, w, g, runs, lik);
+    else transposed_k4s2_channels_last<CI, 1, LIK>(out, pre, bias, act, dy, w, g, LIK && runs, lik);
 }
 
 template <int CI>
 static void transposed_with(float *out, float *pre, const float *bias, int act, const float *dy, const float *w,
                             const dconv &g) {
-    if (is_k4s2(g) && g.y_cl) { // rows of 4 or 2 blocks where the width allows, as below
-        const int bx = g.wo % 4 == 0 ? 4 : g.wo % 2 == 0 ? 2 : 1;
-        const bool runs = bx > 1 && g.w % 4 == 0 && aligned16(out) && (!bias || aligned16(pre));
-        if (bx == 4) transposed_k4s2_channels_last<CI, 4>(out, pre, bias, act, dy, w, g, runs);
-        else if (bx == 2) transposed_k4s2_channels_last<CI, 2>(out, pre, bias, act, dy, w, g, runs);
-        else transposed_k4s2_channels_last<CI, 1>(out, pre, bias, act, dy, w, g, false);
+    if (is_k4s2(g) && g.y_cl) {
+        transposed_channels_last_with<CI, false>(out, pre, bias, act, dy, w, g, lik_epilogue{});
     } else if (is_k4s2(g)) {
         // rows of 4 blocks (2 where the width takes no 4) in 16-byte stores, the input channels split
         // until about DIRECT_RUN_THREADS threads run (at most 8 ways): the fastest of runs of 1, 2, 4 and
@@ -691,6 +802,25 @@ void lpc_direct_conv_transposed(float *out, float *pre, const float *bias, int a
     case 2: transposed_with<2>(out, pre, bias, act, dy, w, g); break;
     case 3: transposed_with<3>(out, pre, bias, act, dy, w, g); break;
     default: transposed_with<4>(out, pre, bias, act, dy, w, g); break;
+    }
+    LPC_CHECK_CUDA(cudaGetLastError());
+}
+
+int lpc_direct_likelihood_fits(const struct lpc_conv_shape *s) {
+    const dconv g = dconv_of(s);
+    return lpc_direct_conv_fits(s) && is_k4s2(g) && g.y_cl && s->n <= LPC_SPLIT_TILES;
+}
+
+void lpc_direct_conv_transposed_likelihood(float *dpre, float *logp, const float *bias, int act, const float *dy,
+                                           const float *w, const struct lpc_conv_shape *s, const float *data,
+                                           const float *log_sigma, int kind) {
+    const dconv g = dconv_of(s);
+    const lik_epilogue lik = {data, log_sigma, kind, logp, NULL, NULL};
+    switch (s->ci) {
+    case 1: transposed_channels_last_with<1, true>(dpre, NULL, bias, act, dy, w, g, lik); break;
+    case 2: transposed_channels_last_with<2, true>(dpre, NULL, bias, act, dy, w, g, lik); break;
+    case 3: transposed_channels_last_with<3, true>(dpre, NULL, bias, act, dy, w, g, lik); break;
+    default: transposed_channels_last_with<4, true>(dpre, NULL, bias, act, dy, w, g, lik); break;
     }
     LPC_CHECK_CUDA(cudaGetLastError());
 }

@@ -52,6 +52,10 @@ void lpc_cuda_bias_act_backward(float *dpre, float *db, const float *dout, const
 void lpc_cuda_bias_grad(float *db, const float *d, int n, int c, int hw);
 void lpc_cuda_likelihood(float *logp, float *dmu, float *dlog_sigma, const float *x, const float *mu,
                          const float *log_sigma, int n, int dim, int kind);
+/* the same without the log-sigma derivative, dpre = d logp / d mu * act'(pre) (act LPC_ACT_NONE: pre
+ * not read) */
+void lpc_cuda_likelihood_act(float *logp, float *dpre, const float *x, const float *mu, const float *pre, int act,
+                             const float *log_sigma, int n, int dim, int kind);
 void lpc_cuda_langevin_update(float *z, float *v, float *stats, float *zsum, float *zsq, const float *grad_lik,
                               const float *xi, size_t n, const struct lpc_langevin_params *p);
 void lpc_cuda_encoder_sample(float *z, const float *head, const float *eps, int n, int d);
@@ -69,6 +73,9 @@ void lpc_cuda_deconv_bias_act_forward(float *out, float *pre, const float *x, co
                                       const struct lpc_conv_shape *s, int act);
 void lpc_cuda_act_conv2d_forward(float *y, float *dout, const float *pre, const float *w,
                                  const struct lpc_conv_shape *s, int act, const float *pre_below, int act_below);
+void lpc_cuda_deconv_likelihood(float *dpre, float *logp, float *out, float *pre, const float *x, const float *w,
+                                const float *b, const float *data, const float *log_sigma,
+                                const struct lpc_conv_shape *s, int act, int kind);
 /* the window in which conv.c keeps the channel-last path's filter copies (contract in lpc/ops.h) */
 void lpc_cuda_params_fixed_begin(void);
 void lpc_cuda_params_fixed_end(void);
@@ -112,6 +119,13 @@ void lpc_direct_conv_forward(float *y, const float *x, const float *pre, int act
                              int act_below, const struct lpc_conv_shape *s, const float *w);
 void lpc_direct_conv_transposed(float *out, float *pre, const float *bias, int act, const float *dy, const float *w,
                                 const struct lpc_conv_shape *s);
+/* the chain's output layer with the likelihood in the transposed kernel's epilogue (ops.h
+ * deconv_likelihood; no out or pre written), where the small side is channel-last, kernel 4, stride 2,
+ * padding 1 and n <= LPC_SPLIT_TILES (one arrival counter per image) */
+int lpc_direct_likelihood_fits(const struct lpc_conv_shape *s);
+void lpc_direct_conv_transposed_likelihood(float *dpre, float *logp, const float *bias, int act, const float *dy,
+                                           const float *w, const struct lpc_conv_shape *s, const float *data,
+                                           const float *log_sigma, int kind);
 /* a shape without its layout flags: what the libraries, which take one layout per call, are given */
 static inline struct lpc_conv_shape lpc_conv_geometry(const struct lpc_conv_shape *s) {
     struct lpc_conv_shape g = *s;

@@ -190,7 +190,8 @@ static struct lpc_conv_shape with_batch(struct lpc_conv_shape s, int n) {
  * (channel-last [n, h0 * w0, channels]) */
 static int dense_channels(const struct lpc_model *m) { return m->dec[1].conv.y_channels_last ? m->dec[1].conv.co : 0; }
 
-void lpc_model_decode(struct lpc_model *m, const float *z, int n) {
+/* the decoder's layers 0 .. last (the dense layer, then transposed convolutions) */
+static void decode_layers(struct lpc_model *m, const float *z, int n, int last) {
     const struct lpc_backend *be = m->be;
     const struct lpc_arena *a = &m->arena;
     struct lpc_layer *fc = &m->dec[0];
@@ -198,7 +199,7 @@ void lpc_model_decode(struct lpc_model *m, const float *z, int n) {
     be->dense_bias_act_forward(fc->out, fc->pre, z, lpc_arena_param(a, fc->w), lpc_arena_param(a, fc->b), n,
                                (int)fc->in_size, (int)fc->out_size, fc->act, dense_channels(m));
     const float *in = fc->out;
-    for (int i = 1; i <= m->n_conv; i++) {
+    for (int i = 1; i <= last; i++) {
         struct lpc_layer *L = &m->dec[i];
         struct lpc_conv_shape s = with_batch(L->conv, n);
         be->deconv_bias_act_forward(L->out, L->pre, in, lpc_arena_param(a, L->w), lpc_arena_param(a, L->b), &s,
@@ -207,12 +208,16 @@ void lpc_model_decode(struct lpc_model *m, const float *z, int n) {
     }
 }
 
+void lpc_model_decode(struct lpc_model *m, const float *z, int n) { decode_layers(m, z, n, m->n_conv); }
+
 void lpc_model_likelihood(struct lpc_model *m, float *logp, const float *x, int n, int param_grads) {
     float *dls = param_grads && m->dec_log_sigma >= 0 ? lpc_arena_grad(&m->arena, m->dec_log_sigma) : NULL;
     m->be->likelihood(logp, m->dmu, dls, x, m->mu, lpc_model_log_sigma(m), n, m->dim, m->likelihood);
 }
 
-void lpc_model_decoder_backward(struct lpc_model *m, float *grad_z, int n, int param_grads) {
+/* lpc_model_decoder_backward from m->dmu, or where dmu_has_act (the chain's score), from the output
+ * layer's gradient before its activation (m->dmu then holds d log p / d pre of that layer) */
+static void decoder_backward(struct lpc_model *m, float *grad_z, int n, int param_grads, int dmu_has_act) {
     const struct lpc_backend *be = m->be;
     const struct lpc_arena *a = &m->arena;
     const float *d_out = m->dmu;
@@ -227,7 +232,7 @@ void lpc_model_decoder_backward(struct lpc_model *m, float *grad_z, int n, int p
              * activation kept channel-last gets its act' from the convolution that produces its gradient
              * (the layer above, on the way out), not from the one that consumes it. */
             const struct lpc_layer *below = &m->dec[i - 1];
-            const int act = s.x_channels_last ? LPC_ACT_NONE : L->act;
+            const int act = s.x_channels_last || (i == m->n_conv && dmu_has_act) ? LPC_ACT_NONE : L->act;
             const int act_below = s.y_channels_last ? below->act : LPC_ACT_NONE;
             be->act_conv2d_forward(d_in, (float *)d_out, L->pre, lpc_arena_param(a, L->w), &s, act,
                                    act_below == LPC_ACT_NONE ? NULL : below->pre, act_below);
@@ -263,6 +268,26 @@ void lpc_model_decoder_backward(struct lpc_model *m, float *grad_z, int n, int p
     }
     be->dense_backward_params(lpc_arena_grad(a, fc->w), NULL, d_pre, m->dec_z, n, in, out);
     be->dense_backward_data(grad_z, d_pre, lpc_arena_param(a, fc->w), n, in, out);
+}
+
+void lpc_model_decoder_backward(struct lpc_model *m, float *grad_z, int n, int param_grads) {
+    decoder_backward(m, grad_z, n, param_grads, 0);
+}
+
+void lpc_model_score(struct lpc_model *m, float *grad_z, float *logp, const float *x, const float *z, int n,
+                     int param_grads) {
+    if (param_grads) {
+        lpc_model_decode(m, z, n);
+        lpc_model_likelihood(m, logp, x, n, 1);
+        lpc_model_decoder_backward(m, grad_z, n, 1);
+        return;
+    }
+    decode_layers(m, z, n, m->n_conv - 1);
+    struct lpc_layer *L = &m->dec[m->n_conv];
+    const struct lpc_conv_shape s = with_batch(L->conv, n);
+    m->be->deconv_likelihood(m->dmu, logp, L->out, L->pre, m->dec[m->n_conv - 1].out, lpc_arena_param(&m->arena, L->w),
+                             lpc_arena_param(&m->arena, L->b), x, lpc_model_log_sigma(m), &s, L->act, m->likelihood);
+    decoder_backward(m, grad_z, n, 0, 1);
 }
 
 void lpc_model_encode(struct lpc_model *m, const float *x, int n) {

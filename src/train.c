@@ -15,9 +15,7 @@
 
 static void model_score(void *ctx, float *grad_lik, float *logp, const float *z, int n, int param_grads) {
     struct lpc_model *m = ctx;
-    lpc_model_decode(m, z, n);
-    lpc_model_likelihood(m, logp, m->x, n, param_grads);
-    lpc_model_decoder_backward(m, grad_lik, n, param_grads);
+    lpc_model_score(m, grad_lik, logp, m->x, z, n, param_grads);
 }
 
 struct lpc_target lpc_model_target(struct lpc_model *m) { return (struct lpc_target){m, model_score}; }

@@ -34,6 +34,7 @@ static const float SENTINEL = -7.77e33f;
 static const struct lpc_backend *cpu, *gpu;
 static double conv_nse = 1e-9; /* threshold of the convolution checks (1e-5 with --tf32) */
 static const int every_act[] = {LPC_ACT_NONE, LPC_ACT_RELU, LPC_ACT_LEAKY_RELU, LPC_ACT_SILU};
+static const int none_silu[] = {LPC_ACT_NONE, LPC_ACT_SILU};
 #define N_ACTS ((int)(sizeof every_act / sizeof *every_act))
 
 /* device buffer with GUARD floats on either side set to SENTINEL; returns the inner pointer */
@@ -208,6 +209,54 @@ static void check_decoder_layer(struct lpc_conv_shape sh, uint64_t *s, const int
         compare(what, got, dy, ny, conv_nse);
     }
     free(in), free(w), free(b), free(dout), free(pre), free(out), free(tmp), free(got), free(dy), free(pre_below);
+}
+
+/* The chain's output layer with the likelihood (deconv_likelihood), both likelihoods: against the GPU's
+ * own deconv_bias_act_forward followed by the CPU's likelihood and act' on its mu and pre (the same
+ * sums, so to the likelihood's 1e-10), and against the CPU's op (the convolutions' threshold); two
+ * launches, since the per-image arrival counters must be left at zero. */
+static void check_output_layer_likelihood(struct lpc_conv_shape sh, uint64_t *s, const int *acts, int n_acts) {
+    sh.ho = lpc_conv_out_size(sh.h, sh.k, sh.stride, sh.pad), sh.wo = lpc_conv_out_size(sh.w, sh.k, sh.stride, sh.pad);
+    const int dim = sh.ci * sh.h * sh.w;
+    const size_t nx = (size_t)sh.n * dim, ny = (size_t)sh.n * sh.co * sh.ho * sh.wo;
+    const size_t nw = (size_t)sh.co * sh.ci * sh.k * sh.k;
+    float *in = rnd(ny, s, 1), *w = rnd(nw, s, 0.5f), *b = rnd(sh.ci, s, 1), *data = malloc(sizeof(float) * nx);
+    for (size_t i = 0; i < nx; i++) data[i] = (float)((int)((test_uniform(s) + 1) * 128) % 256) / 127.5f - 1.0f;
+    float *pre = malloc(sizeof(float) * nx), *out = malloc(sizeof(float) * nx), *dpre = malloc(sizeof(float) * nx);
+    float *got = malloc(sizeof(float) * nx), *lp = malloc(sizeof(float) * sh.n), *lp_got = malloc(sizeof(float) * sh.n);
+    float *d_in = gpu_buffer(ny, in), *d_w = gpu_buffer(nw, w), *d_b = gpu_buffer(sh.ci, b);
+    float *d_data = gpu_buffer(nx, data);
+    float *d_dpre = gpu_buffer(nx, NULL), *d_lp = gpu_buffer(sh.n, NULL), *d_pre = gpu_buffer(nx, NULL);
+    float *d_out = gpu_buffer(nx, NULL);
+    for (int kind = LPC_LIK_GAUSSIAN; kind <= LPC_LIK_DISCRETIZED_GAUSSIAN; kind++)
+        for (int a = 0; a < n_acts; a++) {
+            const int act = acts[a];
+            float ls = kind ? -2.0f : -1.2f, *d_ls = gpu_buffer(1, &ls);
+            char what[160];
+            snprintf(what, sizeof what, "deconv_likelihood n%d %d->%d %dx%d%s act %d likelihood %d", sh.n, sh.co, sh.ci,
+                     sh.h, sh.w, sh.y_channels_last ? " (small side channel-last)" : "", act, kind);
+            /* the reference from the GPU's own sums */
+            gpu->deconv_bias_act_forward(act == LPC_ACT_NONE ? d_pre : d_out, d_pre, d_in, d_w, d_b, &sh, act);
+            gpu_fetch(pre, d_pre, nx, what);
+            gpu_fetch(out, act == LPC_ACT_NONE ? d_pre : d_out, nx, what);
+            cpu->likelihood(lp, dpre, NULL, data, out, &ls, sh.n, dim, kind);
+            cpu->bias_act_backward(dpre, NULL, dpre, pre, lpc_conv_x_rows(&sh), sh.ci, lpc_conv_x_per_row(&sh), act);
+            for (int launch = 0; launch < 2; launch++) {
+                gpu->fill(d_dpre, 0.0f, nx), gpu->fill(d_lp, 0.0f, (size_t)sh.n);
+                gpu->deconv_likelihood(d_dpre, d_lp, act == LPC_ACT_NONE ? d_pre : d_out, d_pre, d_in, d_w, d_b, d_data,
+                                       d_ls, &sh, act, kind);
+                gpu_fetch(got, d_dpre, nx, what);
+                compare(what, got, dpre, nx, 1e-10);
+                gpu_fetch(lp_got, d_lp, sh.n, what);
+                compare(what, lp_got, lp, sh.n, 1e-10);
+            }
+            /* the CPU's op, its own sums */
+            float *out_cpu = act == LPC_ACT_NONE ? pre : out;
+            cpu->deconv_likelihood(dpre, lp, out_cpu, pre, in, w, b, data, &ls, &sh, act, kind);
+            compare(what, got, dpre, nx, conv_nse);
+            compare(what, lp_got, lp, sh.n, conv_nse);
+        }
+    free(in), free(w), free(b), free(data), free(pre), free(out), free(dpre), free(got), free(lp), free(lp_got);
 }
 
 /* The decoder's fused dense ops against the CPU's unfused sequence, for every activation, with the
@@ -694,10 +743,22 @@ int main(int argc, char **argv) {
     for (int i = 0; i < (int)(sizeof direct_channels_last / sizeof *direct_channels_last); i++) {
         struct lpc_conv_shape sh = direct_channels_last[i];
         sh.y_channels_last = 1;
+        sh.ho = lpc_conv_out_size(sh.h, sh.k, sh.stride, sh.pad), sh.wo = lpc_conv_out_size(sh.w, sh.k, sh.stride, sh.pad);
         CHECK(lpc_direct_conv_fits(&sh), "case %d: the direct kernels do not take its channel-last small side", i);
         check_conv(sh, &s);
         check_decoder_layer(sh, &s, every_act, N_ACTS);
+        CHECK(lpc_direct_likelihood_fits(&sh), "case %d: the direct kernel does not take the likelihood", i);
+        check_output_layer_likelihood(sh, &s, i == 1 ? every_act : none_silu, 2 + 2 * (i == 1));
     }
+    /* and the likelihood after the output layer's call where that kernel does not take it (an NCHW small
+     * side on the direct path; a channel-last one on cuDNN) */
+    printf("the output layer with the likelihood, unfused (%s)\n", tf32 ? "tf32" : "fp32");
+    check_output_layer_likelihood(shapes[10], &s, every_act, N_ACTS);
+    struct lpc_conv_shape on_cudnn = direct_channels_last[5];
+    on_cudnn.y_channels_last = 1;
+    lpc_backend_cuda(tf32, 1, LPC_CONV_CUDNN);
+    check_output_layer_likelihood(on_cudnn, &s, none_silu, 2);
+    lpc_backend_cuda(tf32, 1, LPC_CONV_DIRECT);
     check_fixed_filters(shapes[5], &s);
     lpc_backend_cuda(tf32, 1, LPC_CONV_NHWC);
     check_fixed_filters(shapes[5], &s);

@@ -169,6 +169,17 @@ static void check_channels_last(const char *channels) {
           "NCHW decoder: the chain's grad z differs from the one with parameter gradients");
     CHECK(memcmp(m.grad_z, grad_z_params, sizeof(float) * B * D) == 0,
           "channel-last decoder: the chain's grad z differs from NCHW");
+    /* the chain's score (lpc_model_score without parameter gradients: the output layer and the
+     * likelihood in one op) gives the same log p and grad z, bitwise, in either layout */
+    float logp_params[B];
+    memcpy(logp_params, nchw.logp, sizeof logp_params);
+    for (int k = 0; k < 2; k++) {
+        lpc_model_score(both[k], both[k]->grad_z, both[k]->logp, x, z, B, 0);
+        CHECK(memcmp(both[k]->grad_z, grad_z_params, sizeof(float) * B * D) == 0 &&
+                  memcmp(both[k]->logp, logp_params, sizeof logp_params) == 0,
+              "%s decoder: the chain's score differs from decode, likelihood and backward",
+              k ? "channel-last" : "NCHW");
+    }
     const int n_dec = m.arena.table.count - (m.n_conv + 1) * 2;
     for (int k = 0; k < n_dec; k++) {
         const float *g = lpc_arena_grad(&m.arena, k), *ref = lpc_arena_grad(&nchw.arena, k);

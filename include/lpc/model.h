@@ -71,6 +71,12 @@ void lpc_model_likelihood(struct lpc_model *m, float *logp, const float *x, int 
 /* grad_z = d sum_i log p(x_i|z_i) / dz from m->dmu (grad_z: [n, D], e.g. m->grad_z); with
  * param_grads, the decoder's parameter gradients += d sum_i log p(x_i|z_i) / d theta. */
 void lpc_model_decoder_backward(struct lpc_model *m, float *grad_z, int n, int param_grads);
+/* The Langevin chain's score at z: logp[i] = log p(x_i | z_i) and grad_z = its gradient w.r.t. z (the
+ * prior's term is the sampler's). With param_grads, lpc_model_decode, lpc_model_likelihood and
+ * lpc_model_decoder_backward; without, the output layer, the likelihood and the output activation's
+ * derivative run as one op (ops.h deconv_likelihood), and mu is not left in m->mu. */
+void lpc_model_score(struct lpc_model *m, float *grad_z, float *logp, const float *x, const float *z, int n,
+                     int param_grads);
 /* head = encoder(x). */
 void lpc_model_encode(struct lpc_model *m, const float *x, int n);
 /* Encoder parameter gradients += d loss / d phi given d loss / d head. */

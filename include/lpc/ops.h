@@ -110,6 +110,16 @@ struct lpc_backend {
     void (*act_conv2d_forward)(float *y, float *dout, const float *pre, const float *w,
                                const struct lpc_conv_shape *s, int act, const float *pre_below, int act_below);
 
+    /* The decoder's output layer with the likelihood, when no parameter gradient is wanted (the chain's
+     * steps): pre = conv2d_backward_data(x, w) + b, mu = act(pre), logp[i] = log p(data_i | mu_i) per
+     * sample (as likelihood, no log-sigma derivative) and dpre = d logp / d mu * act'(pre), fused where
+     * the backend can; out and pre are the layer's buffers (out may equal pre as for
+     * deconv_bias_act_forward), which the op may use as scratch: their contents afterwards are
+     * unspecified. The image side (x_channels_last) must be NCHW, the order of data. */
+    void (*deconv_likelihood)(float *dpre, float *logp, float *out, float *pre, const float *x, const float *w,
+                              const float *b, const float *data, const float *log_sigma,
+                              const struct lpc_conv_shape *s, int act, int kind);
+
     /* bias + activation over [n, c, hw]: pre += b (in place), out = act(pre); out may equal pre where
      * lpc_act_derivative_from_output(act) (the buffer then holds out). Backward: dpre = dout * act'(pre),
      * db += sum of dpre (db may be NULL); dpre may equal dout (in place; with act = LPC_ACT_NONE nothing is

@@ -26,11 +26,20 @@ LPC_HD double lpc_pw_erfcx(double u) {
     return (1.0 - v * (1.0 - 3.0 * v * (1.0 - 5.0 * v * (1.0 - 7.0 * v)))) / (u * 1.7724538509055160273);
 }
 
-LPC_HD double lpc_pw_gaussian(double x, double mu, double log_sigma, double *dmu, double *dlog_sigma) {
-    double inv_var = exp(-2.0 * log_sigma), r = x - mu;
+/* log N(x; mu, sigma^2) with its derivatives w.r.t. mu and log sigma; inv_var = lpc_pw_inv_var(log_sigma),
+ * computed once by callers that evaluate many values with one sigma */
+LPC_HD double lpc_pw_inv_var(double log_sigma) { return exp(-2.0 * log_sigma); }
+
+LPC_HD double lpc_pw_gaussian_scaled(double x, double mu, double log_sigma, double inv_var, double *dmu,
+                                     double *dlog_sigma) {
+    double r = x - mu;
     *dmu = r * inv_var;
     *dlog_sigma = r * r * inv_var - 1.0;
     return -0.5 * r * r * inv_var - log_sigma - 0.5 * LPC_LOG_2PI;
+}
+
+LPC_HD double lpc_pw_gaussian(double x, double mu, double log_sigma, double *dmu, double *dlog_sigma) {
+    return lpc_pw_gaussian_scaled(x, mu, log_sigma, lpc_pw_inv_var(log_sigma), dmu, dlog_sigma);
 }
 
 /* log P([a, b]) of a standard normal, a < b, a + b >= 0 (the bin right of the mode or across it), with

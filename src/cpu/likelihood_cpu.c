@@ -36,7 +36,7 @@ void lpc_likelihood_cpu(float *logp, float *dmu, float *dlog_sigma, const float 
         row_dls = lpc_xmalloc((size_t)n * sizeof(double));
         row_dls_len = n;
     }
-    const double ls = (double)*log_sigma;
+    const double ls = (double)*log_sigma, inv_var = lpc_pw_inv_var(ls);
 #pragma omp parallel for schedule(static) if ((long)n * dim > 65536)
     for (int i = 0; i < n; i++) {
         double sum = 0, dls = 0;
@@ -44,7 +44,7 @@ void lpc_likelihood_cpu(float *logp, float *dmu, float *dlog_sigma, const float 
             size_t k = (size_t)i * dim + j;
             double dm, dl;
             sum += kind == LPC_LIK_DISCRETIZED_GAUSSIAN ? lpc_pw_discretized(x[k], mu[k], ls, &dm, &dl)
-                                                        : lpc_pw_gaussian(x[k], mu[k], ls, &dm, &dl);
+                                                        : lpc_pw_gaussian_scaled(x[k], mu[k], ls, inv_var, &dm, &dl);
             dmu[k] = (float)dm;
             dls += dl;
         }

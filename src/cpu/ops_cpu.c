@@ -270,6 +270,14 @@ static void cpu_act_conv2d_forward(float *y, float *dout, const float *pre, cons
     cpu_bias_act_backward(y, NULL, y, pre_below, s->n, s->co, s->ho * s->wo, act_below);
 }
 
+static void cpu_deconv_likelihood(float *dpre, float *logp, float *out, float *pre, const float *x, const float *w,
+                                  const float *b, const float *data, const float *log_sigma,
+                                  const struct lpc_conv_shape *s, int act, int kind) {
+    cpu_deconv_bias_act_forward(out, pre, x, w, b, s, act);
+    lpc_likelihood_cpu(logp, dpre, NULL, data, out, log_sigma, s->n, s->ci * s->h * s->w, kind);
+    cpu_bias_act_backward(dpre, NULL, dpre, pre, lpc_conv_x_rows(s), s->ci, lpc_conv_x_per_row(s), act);
+}
+
 static void cpu_channels_last_to_nchw(float *dst, const float *src, int n, int c, int hw) {
     for (size_t i = 0; i < (size_t)n; i++) transpose(dst + i * c * hw, src + i * c * hw, (size_t)hw, (size_t)c);
 }
@@ -353,6 +361,7 @@ static const struct lpc_backend cpu_backend = {
     .conv2d_backward_filter = cpu_conv2d_backward_filter,
     .deconv_bias_act_forward = cpu_deconv_bias_act_forward,
     .act_conv2d_forward = cpu_act_conv2d_forward,
+    .deconv_likelihood = cpu_deconv_likelihood,
     .dense_bias_act_forward = cpu_dense_bias_act_forward,
     .act_dense_backward_data = cpu_act_dense_backward_data,
     .channels_last_to_nchw = cpu_channels_last_to_nchw,
