@@ -202,8 +202,18 @@ __global__ void __launch_bounds__(DIRECT_THREADS)
     if (g.y_cl) {
         // through shared memory, so that consecutive threads write consecutive 16-byte pieces: the block's
         // pixels are PX * (its first thread's p) onwards, GROUP channels from o0 of each
-        constexpr int STRIDE = GROUP + 4, QUADS = GROUP / 4;
+        constexpr int STRIDE = GROUP + 4, QUADS = GROUP / 4, PIECES = PX * QUADS;
         __shared__ __align__(16) float stage[DIRECT_THREADS * PX * STRIDE];
+        const long long first = (long long)blockIdx.x * blockDim.x * PX, pixels = (long long)g.n * g.ho * g.wo;
+        float4 below[PIECES]; // the act_below' operand of the thread's pieces, all loads in flight together
+        if (pre_below)
+#pragma unroll
+            for (int k = 0; k < PIECES; k++) {
+                const int f = threadIdx.x + k * DIRECT_THREADS, local = f / QUADS, o = o0 + 4 * (f % QUADS);
+                below[k] = first + local < pixels && o < g.co
+                               ? *(const float4 *)(pre_below + (size_t)(first + local) * g.co + o)
+                               : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            }
 #pragma unroll
         for (int i = 0; i < PX; i++)
 #pragma unroll
@@ -211,18 +221,17 @@ __global__ void __launch_bounds__(DIRECT_THREADS)
                 *(float4 *)&stage[(threadIdx.x * PX + i) * STRIDE + o] =
                     make_float4(acc[i][o], acc[i][o + 1], acc[i][o + 2], acc[i][o + 3]);
         __syncthreads();
-        const long long first = (long long)blockIdx.x * blockDim.x * PX, pixels = (long long)g.n * g.ho * g.wo;
-        for (int f = threadIdx.x; f < DIRECT_THREADS * PX * QUADS; f += DIRECT_THREADS) {
-            const int local = f / QUADS, o = o0 + 4 * (f % QUADS);
+#pragma unroll
+        for (int k = 0; k < PIECES; k++) {
+            const int f = threadIdx.x + k * DIRECT_THREADS, local = f / QUADS, o = o0 + 4 * (f % QUADS);
             if (first + local >= pixels || o >= g.co) continue;
             float4 v = *(const float4 *)&stage[local * STRIDE + 4 * (f % QUADS)];
-            const size_t at = (size_t)(first + local) * g.co + o;
             if (pre_below) {
-                const float4 d = *(const float4 *)(pre_below + at);
+                const float4 d = below[k];
                 v.x *= lpc_pw_act_derivative(d.x, act_below), v.y *= lpc_pw_act_derivative(d.y, act_below);
                 v.z *= lpc_pw_act_derivative(d.z, act_below), v.w *= lpc_pw_act_derivative(d.w, act_below);
             }
-            *(float4 *)(y + at) = v;
+            *(float4 *)(y + (size_t)(first + local) * g.co + o) = v;
         }
         return;
     }
