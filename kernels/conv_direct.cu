@@ -722,8 +722,8 @@ static void transposed_k4s2_channels_last(float *out, float *pre, const float *b
     const int pitch = cl_pitch(g.wo);
     const unsigned blocks = (unsigned)((long long)g.n * ((g.ho + rows - 1) / rows));
     size_t bytes = ((size_t)g.co * CI * 16 + (size_t)CL_CHUNK * split * (rows + 2) * pitch +
-                          (size_t)(split - 1) * BX * 4 * CI * rows * per_row) *
-                         sizeof(float);
+                    (size_t)(split - 1) * BX * 4 * CI * rows * per_row) *
+                   sizeof(float);
     if (LIK) { // room for the staged sums, and the partials
         const size_t staged = (size_t)CI * 2 * rows * g.w * sizeof(float);
         if (staged > bytes) bytes = staged;
