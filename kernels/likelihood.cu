@@ -24,8 +24,9 @@ __global__ void __launch_bounds__(LIK_THREADS)
     double lp = 0, dls = 0;
     for (int j = threadIdx.x; j < dim; j += blockDim.x) {
         double dm, dl;
-        lp += kind == LPC_LIK_DISCRETIZED_GAUSSIAN ? lpc_pw_discretized(x[base + j], mu[base + j], ls, &dm, &dl)
-                                                   : lpc_pw_gaussian_scaled(x[base + j], mu[base + j], ls, inv_var, &dm, &dl);
+        const double xj = x[base + j], mj = mu[base + j];
+        lp += kind == LPC_LIK_DISCRETIZED_GAUSSIAN ? lpc_pw_discretized(xj, mj, ls, &dm, &dl)
+                                                   : lpc_pw_gaussian_scaled(xj, mj, ls, inv_var, &dm, &dl);
         dmu[base + j] = pre ? (float)dm * lpc_pw_act_derivative(pre[base + j], act) : (float)dm;
         dls += dl;
     }
@@ -42,15 +43,22 @@ __global__ void add_rows_kernel(float *out, const double *rows, int n) {
     }
 }
 
+/* the likelihood kernel over n samples; returns its per-sample log-sigma derivatives (in the workspace) */
+static const double *launch_likelihood(float *logp, float *dmu, const float *x, const float *mu, const float *pre,
+                                       int act, const float *log_sigma, int n, int dim, int kind) {
+    double *rows = (double *)lpc_cuda_workspace((size_t)n * sizeof(double));
+    likelihood_kernel<<<n, LIK_THREADS, 0, STREAM>>>(logp, dmu, rows, x, mu, act == LPC_ACT_NONE ? NULL : pre, act,
+                                                     log_sigma, dim, kind);
+    return rows;
+}
+
 extern "C" void lpc_cuda_likelihood_act(float *logp, float *dpre, const float *x, const float *mu, const float *pre,
                                         int act, const float *log_sigma, int n, int dim, int kind) {
-    double *rows = (double *)lpc_cuda_workspace((size_t)n * sizeof(double)); /* per-row log-sigma derivatives */
-    likelihood_kernel<<<n, LIK_THREADS, 0, STREAM>>>(logp, dpre, rows, x, mu, act == LPC_ACT_NONE ? NULL : pre, act,
-                                                     log_sigma, dim, kind);
+    launch_likelihood(logp, dpre, x, mu, pre, act, log_sigma, n, dim, kind);
 }
 
 extern "C" void lpc_cuda_likelihood(float *logp, float *dmu, float *dlog_sigma, const float *x, const float *mu,
                                     const float *log_sigma, int n, int dim, int kind) {
-    lpc_cuda_likelihood_act(logp, dmu, x, mu, NULL, LPC_ACT_NONE, log_sigma, n, dim, kind);
-    if (dlog_sigma) add_rows_kernel<<<1, 1, 0, STREAM>>>(dlog_sigma, (const double *)lpc_cuda_workspace(0), n);
+    const double *rows = launch_likelihood(logp, dmu, x, mu, NULL, LPC_ACT_NONE, log_sigma, n, dim, kind);
+    if (dlog_sigma) add_rows_kernel<<<1, 1, 0, STREAM>>>(dlog_sigma, rows, n);
 }
