@@ -671,6 +671,9 @@ static bool is_k4s2(const dconv &g) {
     return g.k == 4 && g.stride == 2 && g.pad == 1 && g.h == 2 * g.ho && g.w == 2 * g.wo;
 }
 static bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
+// the transposed k4 s2 kernels' 2 x 2 blocks side by side a thread: 4, else 2, else 1, as the input's
+// width wo allows
+static int blocks_per_thread(int wo) { return wo % 4 == 0 ? 4 : wo % 2 == 0 ? 2 : 1; }
 
 template <int CI>
 static void forward_with(float *y, const float *x, const float *pre, int act, below bl, const float *w,
@@ -741,7 +744,7 @@ static void transposed_k4s2_channels_last(float *out, float *pre, const float *b
 template <int CI, bool LIK>
 static void transposed_channels_last_with(float *out, float *pre, const float *bias, int act, const float *dy,
                                           const float *w, const dconv &g, lik_epilogue lik) {
-    const int bx = g.wo % 4 == 0 ? 4 : g.wo % 2 == 0 ? 2 : 1;
+    const int bx = blocks_per_thread(g.wo);
     // runs: rows of 2 * bx pixels in 16-byte stores; with LIK, the staged epilogue's 16-byte accesses
     const bool runs = (LIK || bx > 1) && g.w % 4 == 0 && aligned16(out) &&
                       (LIK ? aligned16(lik.data) : !bias || aligned16(pre));
@@ -760,7 +763,7 @@ static void transposed_with(float *out, float *pre, const float *bias, int act, 
         // until about DIRECT_RUN_THREADS threads run (at most 8 ways): the fastest of runs of 1, 2, 4 and
         // splits of 1 to 8 on all four benchmark rows' image layers (bench/RESULTS.md, 2026-11-29). Where
         // the output is not 16-byte aligned, one block per thread and DIRECT_SPLIT_THREADS threads.
-        const int bx = g.wo % 4 == 0 ? 4 : g.wo % 2 == 0 ? 2 : 1;
+        const int bx = blocks_per_thread(g.wo);
         const bool runs = bx > 1 && g.w % 4 == 0 && aligned16(out) && (!bias || aligned16(pre));
         const long long positions = (long long)g.n * g.ho * (runs ? g.wo / bx : g.wo);
         const long long threads = runs ? DIRECT_RUN_THREADS : DIRECT_SPLIT_THREADS;
@@ -782,7 +785,7 @@ int lpc_direct_conv_fits(const struct lpc_conv_shape *s) {
     const size_t limit = (size_t)1 << 31;
     const dconv g = dconv_of(s);
     // positions per input row in the channel-last transposed kernel, which takes at most a block's threads
-    const int per_row = g.wo % 4 == 0 ? g.wo / 4 : g.wo % 2 == 0 ? g.wo / 2 : g.wo;
+    const int per_row = g.wo / blocks_per_thread(g.wo);
     const bool y_ok = !s->y_channels_last || (s->co % 4 == 0 && (!is_k4s2(g) || per_row <= DIRECT_THREADS));
     return !s->x_channels_last && y_ok && s->ci <= DIRECT_MAX_CHANNELS && s->k <= DIRECT_MAX_K &&
            (size_t)s->co * s->ci * s->k * s->k <= DIRECT_MAX_WEIGHTS && (size_t)s->n * s->ci * s->h * s->w < limit &&
