@@ -473,7 +473,8 @@ struct lik_epilogue {
     unsigned *arrivals;     // one per image: blocks finished (zero between launches)
 };
 
-// the discretized likelihood's tails (erfc, logs in double) as one call, not inlined at each call site
+// lpc_pw_likelihood with its discretized branch (erfc, logs in double) as one call, not inlined at each of
+// the epilogue's call sites
 __device__ __noinline__ double discretized_logp(float x, float mu, double ls, double *dm) {
     double dl;
     return lpc_pw_discretized(x, mu, ls, dm, &dl);

@@ -24,9 +24,7 @@ __global__ void __launch_bounds__(LIK_THREADS)
     double lp = 0, dls = 0;
     for (int j = threadIdx.x; j < dim; j += blockDim.x) {
         double dm, dl;
-        const double xj = x[base + j], mj = mu[base + j];
-        lp += kind == LPC_LIK_DISCRETIZED_GAUSSIAN ? lpc_pw_discretized(xj, mj, ls, &dm, &dl)
-                                                   : lpc_pw_gaussian_scaled(xj, mj, ls, inv_var, &dm, &dl);
+        lp += lpc_pw_likelihood(kind, x[base + j], mu[base + j], ls, inv_var, &dm, &dl);
         dmu[base + j] = pre ? (float)dm * lpc_pw_act_derivative(pre[base + j], act) : (float)dm;
         dls += dl;
     }

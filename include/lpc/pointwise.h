@@ -75,6 +75,14 @@ LPC_HD double lpc_pw_discretized(double x, double mu, double log_sigma, double *
     return logp;
 }
 
+/* log p(x | mu) of the likelihood `kind` (enum lpc_likelihood) with its derivatives w.r.t. mu and log
+ * sigma; inv_var = lpc_pw_inv_var(log_sigma) */
+LPC_HD double lpc_pw_likelihood(int kind, double x, double mu, double log_sigma, double inv_var, double *dmu,
+                                double *dlog_sigma) {
+    return kind == LPC_LIK_DISCRETIZED_GAUSSIAN ? lpc_pw_discretized(x, mu, log_sigma, dmu, dlog_sigma)
+                                                : lpc_pw_gaussian_scaled(x, mu, log_sigma, inv_var, dmu, dlog_sigma);
+}
+
 /* Activations (enum lpc_activation, or LPC_ACT_NONE) and their derivatives at the pre-activation x. */
 LPC_HD float lpc_pw_act(float x, int act) {
     switch (act) {

@@ -43,8 +43,7 @@ void lpc_likelihood_cpu(float *logp, float *dmu, float *dlog_sigma, const float 
         for (int j = 0; j < dim; j++) {
             size_t k = (size_t)i * dim + j;
             double dm, dl;
-            sum += kind == LPC_LIK_DISCRETIZED_GAUSSIAN ? lpc_pw_discretized(x[k], mu[k], ls, &dm, &dl)
-                                                        : lpc_pw_gaussian_scaled(x[k], mu[k], ls, inv_var, &dm, &dl);
+            sum += lpc_pw_likelihood(kind, x[k], mu[k], ls, inv_var, &dm, &dl);
             dmu[k] = (float)dm;
             dls += dl;
         }
