@@ -73,8 +73,14 @@ static float *rnd(size_t n, uint64_t *s, float scale) {
     return x;
 }
 
-static void check_conv(struct lpc_conv_shape sh, uint64_t *s) {
+/* the shape with its output size (ho, wo) from the input size, kernel, stride and padding */
+static struct lpc_conv_shape with_out_size(struct lpc_conv_shape sh) {
     sh.ho = lpc_conv_out_size(sh.h, sh.k, sh.stride, sh.pad), sh.wo = lpc_conv_out_size(sh.w, sh.k, sh.stride, sh.pad);
+    return sh;
+}
+
+static void check_conv(struct lpc_conv_shape sh, uint64_t *s) {
+    sh = with_out_size(sh);
     size_t nx = (size_t)sh.n * sh.ci * sh.h * sh.w, ny = (size_t)sh.n * sh.co * sh.ho * sh.wo, nw = (size_t)sh.co * sh.ci * sh.k * sh.k;
     float *x = rnd(nx, s, 1), *w = rnd(nw, s, 1), *dy = rnd(ny, s, 1), *dw0 = rnd(nw, s, 1);
     size_t most = nx > ny ? nx : ny;
@@ -123,7 +129,7 @@ static void expect_conv(const char *what, int backward, const struct lpc_conv_sh
  * graph captured in a window and replayed after the weights changed. */
 static void check_fixed_filters(struct lpc_conv_shape sh, uint64_t *s) {
     printf("filters kept in the path's order while the parameters are fixed\n");
-    sh.ho = lpc_conv_out_size(sh.h, sh.k, sh.stride, sh.pad), sh.wo = lpc_conv_out_size(sh.w, sh.k, sh.stride, sh.pad);
+    sh = with_out_size(sh);
     const size_t nx = (size_t)sh.n * sh.ci * sh.h * sh.w, ny = (size_t)sh.n * sh.co * sh.ho * sh.wo;
     const size_t nw = (size_t)sh.co * sh.ci * sh.k * sh.k;
     float *x = rnd(nx, s, 1), *dy = rnd(ny, s, 1), *w[4], *d_w[2];
@@ -165,7 +171,7 @@ static void check_fixed_filters(struct lpc_conv_shape sh, uint64_t *s) {
  * chain's backward also with the act' of the layer below applied to its output (the next activation of
  * the list, or the same where it has one). */
 static void check_decoder_layer(struct lpc_conv_shape sh, uint64_t *s, const int *acts, int n_acts) {
-    sh.ho = lpc_conv_out_size(sh.h, sh.k, sh.stride, sh.pad), sh.wo = lpc_conv_out_size(sh.w, sh.k, sh.stride, sh.pad);
+    sh = with_out_size(sh);
     size_t nx = (size_t)sh.n * sh.ci * sh.h * sh.w, ny = (size_t)sh.n * sh.co * sh.ho * sh.wo, nw = (size_t)sh.co * sh.ci * sh.k * sh.k;
     float *in = rnd(ny, s, 1), *w = rnd(nw, s, 1), *b = rnd(sh.ci, s, 1), *dout = rnd(nx, s, 1);
     /* pre_below with exact zeros (every fourth element): a layer whose activation keeps the sign passes
@@ -216,7 +222,7 @@ static void check_decoder_layer(struct lpc_conv_shape sh, uint64_t *s, const int
  * sums, so to the likelihood's 1e-10), and against the CPU's op (the convolutions' threshold); two
  * launches, since the per-image arrival counters must be left at zero. */
 static void check_output_layer_likelihood(struct lpc_conv_shape sh, uint64_t *s, const int *acts, int n_acts) {
-    sh.ho = lpc_conv_out_size(sh.h, sh.k, sh.stride, sh.pad), sh.wo = lpc_conv_out_size(sh.w, sh.k, sh.stride, sh.pad);
+    sh = with_out_size(sh);
     const int dim = sh.ci * sh.h * sh.w;
     const size_t nx = (size_t)sh.n * dim, ny = (size_t)sh.n * sh.co * sh.ho * sh.wo;
     const size_t nw = (size_t)sh.co * sh.ci * sh.k * sh.k;
@@ -741,9 +747,8 @@ int main(int argc, char **argv) {
     printf("the direct kernels with the small side channel-last (%s)\n", tf32 ? "tf32" : "fp32");
     lpc_backend_cuda(tf32, 1, LPC_CONV_DIRECT);
     for (int i = 0; i < (int)(sizeof direct_channels_last / sizeof *direct_channels_last); i++) {
-        struct lpc_conv_shape sh = direct_channels_last[i];
+        struct lpc_conv_shape sh = with_out_size(direct_channels_last[i]);
         sh.y_channels_last = 1;
-        sh.ho = lpc_conv_out_size(sh.h, sh.k, sh.stride, sh.pad), sh.wo = lpc_conv_out_size(sh.w, sh.k, sh.stride, sh.pad);
         CHECK(lpc_direct_conv_fits(&sh), "case %d: the direct kernels do not take its channel-last small side", i);
         check_conv(sh, &s);
         check_decoder_layer(sh, &s, every_act, N_ACTS);
