@@ -71,7 +71,7 @@ static float *cols_for(const struct lpc_conv_shape *s) { return (float *)lpc_cud
 static void *partials_for(const struct lpc_conv_shape *s) { return lpc_cuda_workspace(lpc_implicit_conv_workspace(s)); }
 
 /* the nhwc path's part of the workspace for one op: cuDNN's own, then the channel-last input x, output y
- * and filter (where the filter has no copy kept for the window, below) */
+ * and filter (where the filter has no copy kept for the window: kernels/fixed_copies.c) */
 struct channels_last_buffers {
     void *cudnn;
     float *x, *y, *w;
@@ -250,50 +250,14 @@ static struct choice *choice_for(const struct lpc_conv_shape *s) {
     return c;
 }
 
-/* Filters in channel-last order, or rearranged for the sub-pixel path, kept while the parameters are
- * fixed (lpc_cuda_params_fixed_begin .. _end: the chain's steps, each of which reads every decoder
- * filter twice): copied at their first use in a window, reused by the window's later calls. Each has
- * device memory of its own, never freed, since captured graphs keep its address. Outside a window, when
- * all slots are taken, or when a slot would have to be allocated inside a graph capture, the call copies
- * the filter into the workspace. */
-#define MAX_FIXED_FILTERS 64
-enum { FILTER_CHANNELS_LAST, FILTER_SUBPIXEL };
-struct fixed_filter {
-    const float *w; /* the parameter it is a copy of */
-    int co, ci, k, form;
-    float *copy;          /* [co, k, k, ci], or FILTER_SUBPIXEL's [4 ci, 2, 2, co] */
-    unsigned long window; /* the window it was last copied in */
-};
-static struct fixed_filter fixed_filters[MAX_FIXED_FILTERS];
-static int n_fixed_filters;
-static unsigned long windows_opened, window; /* window: the current one's number, 0 outside any */
-
-void lpc_cuda_params_fixed_begin(void) { window = ++windows_opened; }
-void lpc_cuda_params_fixed_end(void) { window = 0; }
-
-static struct fixed_filter *fixed_filter_for(const float *w, const struct lpc_conv_shape *s, int form) {
-    for (int i = 0; i < n_fixed_filters; i++) {
-        struct fixed_filter *f = &fixed_filters[i];
-        if (f->w == w && f->co == s->co && f->ci == s->ci && f->k == s->k && f->form == form) return f;
-    }
-    enum cudaStreamCaptureStatus capturing;
-    LPC_CHECK_CUDA(cudaStreamIsCapturing((cudaStream_t)lpc_cuda.stream, &capturing));
-    if (n_fixed_filters == MAX_FIXED_FILTERS || capturing != cudaStreamCaptureStatusNone) return NULL;
-    struct fixed_filter *f = &fixed_filters[n_fixed_filters++];
-    *f = (struct fixed_filter){w, s->co, s->ci, s->k, form, NULL, 0};
-    LPC_CHECK_CUDA(cudaMalloc((void **)&f->copy, lpc_conv_w_elements(s) * sizeof(float)));
-    return f;
-}
-
-/* the filter w in channel-last order or rearranged for the sub-pixel path (`form`): the window's copy,
- * or a copy made now in `scratch` */
+/* the filter w in channel-last order or rearranged for the sub-pixel path (`form`): the copy kept for the
+ * window of fixed parameters (kernels/fixed_copies.c), or a copy made now in `scratch` */
 static const float *filter_copy(const float *w, const struct lpc_conv_shape *s, int form, float *scratch) {
-    struct fixed_filter *f = window ? fixed_filter_for(w, s, form) : NULL;
-    if (f && f->window == window) return f->copy;
-    float *dst = f ? f->copy : scratch;
-    if (form == FILTER_SUBPIXEL) lpc_cuda_subpixel_filter(dst, w, s->co, s->ci);
+    int make;
+    float *dst = lpc_cuda_fixed_copy(w, form, lpc_conv_w_elements(s), scratch, &make);
+    if (!make) return dst;
+    if (form == LPC_FIXED_FILTER_SUBPIXEL) lpc_cuda_subpixel_filter(dst, w, s->co, s->ci);
     else lpc_cuda_to_channels_last(dst, w, NULL, LPC_ACT_NONE, s->co, s->ci, s->k * s->k);
-    if (f) f->window = window;
     return dst;
 }
 
@@ -305,7 +269,7 @@ static const float *filter_copy(const float *w, const struct lpc_conv_shape *s, 
 static void run_channels_last(const struct conv_call *c, const struct lpc_conv_shape *s) {
     const int act_below = graph_act_below(c, s);
     const struct channels_last_buffers b = channels_last_for(c->op, s, act_below);
-    const float *w = filter_copy(c->w, s, FILTER_CHANNELS_LAST, b.w);
+    const float *w = filter_copy(c->w, s, LPC_FIXED_FILTER_CHANNELS_LAST, b.w);
     if (c->op == OP_FORWARD) {
         float *y = s->y_channels_last ? c->out : b.y;
         lpc_cudnn_graph_forward(y, forward_input_channels_last(c, s, b.x), w, c->pre_below, act_below, s, b.cudnn);
@@ -331,7 +295,7 @@ static void run_channels_last(const struct conv_call *c, const struct lpc_conv_s
 static void run_subpixel(const struct conv_call *c, const struct lpc_conv_shape *s) {
     const struct lpc_conv_shape p = subpixel_shape(s);
     const struct subpixel_buffers b = subpixel_for(s);
-    const float *w = filter_copy(c->w, s, FILTER_SUBPIXEL, b.w);
+    const float *w = filter_copy(c->w, s, LPC_FIXED_FILTER_SUBPIXEL, b.w);
     lpc_cudnn_graph_forward(b.phases, y_as_channels_last(c->in, s, b.in), w, NULL, LPC_ACT_NONE, &p, b.cudnn);
     lpc_cuda_subpixel_interleave(c->out, is_fused(c) ? c->pre : NULL, b.phases, c->bias, c->act, s->n, s->ci, s->ho,
                                  s->wo, s->x_channels_last);
@@ -342,11 +306,11 @@ static void run_subpixel(const struct conv_call *c, const struct lpc_conv_shape 
 static void run_implicit_nhwc(const struct conv_call *c, const struct lpc_conv_shape *s) {
     const struct implicit_nhwc_buffers b = implicit_nhwc_for(c->op, s);
     if (c->op == OP_FORWARD) {
-        const float *w = filter_copy(c->w, s, FILTER_CHANNELS_LAST, b.w);
+        const float *w = filter_copy(c->w, s, LPC_FIXED_FILTER_CHANNELS_LAST, b.w);
         lpc_implicit_nhwc_forward(c->out, forward_input_channels_last(c, s, b.x), w, c->pre_below, c->act_below, s,
                                   b.partials);
     } else {
-        const float *w = filter_copy(c->w, s, FILTER_SUBPIXEL, b.w);
+        const float *w = filter_copy(c->w, s, LPC_FIXED_FILTER_SUBPIXEL, b.w);
         lpc_implicit_nhwc_transposed(c->out, is_fused(c) ? c->pre : NULL, c->bias, c->act, y_as_channels_last(c->in, s, b.y),
                                      w, s, b.partials);
     }

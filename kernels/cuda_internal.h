@@ -76,9 +76,18 @@ void lpc_cuda_act_conv2d_forward(float *y, float *dout, const float *pre, const 
 void lpc_cuda_deconv_likelihood(float *dpre, float *logp, float *out, float *pre, const float *x, const float *w,
                                 const float *b, const float *data, const float *log_sigma,
                                 const struct lpc_conv_shape *s, int act, int kind);
-/* the window in which conv.c keeps the channel-last path's filter copies (contract in lpc/ops.h) */
+/* kernels/fixed_copies.c: the window in which parameters copied to other layouts are kept (contract in
+ * lpc/ops.h), and the copies. lpc_cuda_fixed_copy gives where the copy of `src` in layout `form`
+ * (`elements` floats) is: the window's own memory, or `scratch` where none can be kept; *make is 1 when
+ * the caller must write the copy there now, 0 when it was made earlier in this window. */
+enum lpc_fixed_form {
+    LPC_FIXED_FILTER_CHANNELS_LAST, /* a convolution filter [co, k, k, ci] */
+    LPC_FIXED_FILTER_SUBPIXEL,      /* a transposed convolution's filter by phase (lpc_cuda_subpixel_filter) */
+    LPC_FIXED_DENSE_CHANNELS_LAST   /* dense weights or bias, outputs in channel-last feature order */
+};
 void lpc_cuda_params_fixed_begin(void);
 void lpc_cuda_params_fixed_end(void);
+float *lpc_cuda_fixed_copy(const float *src, int form, size_t elements, float *scratch, int *make);
 /* kernels/conv_gemm.cu: cols is a workspace of lpc_gemm_conv_workspace(s) bytes. forward: y = conv(x, w),
  * or with act >= 0 y = conv(x * act'(pre), w). backward_data: out = conv^T(dy, w), or with bias
  * pre = conv^T(dy, w) + bias, out = act(pre). */
@@ -159,6 +168,9 @@ void lpc_cudnn_graph_backward_data(float *dx, const float *dy, const float *w, c
 void lpc_cuda_to_channels_last(float *dst, const float *src, const float *pre, int act, int batch, int rows, int cols);
 void lpc_cuda_from_channels_last(float *out, float *pre, const float *src, const float *bias, int act, int batch,
                                  int rows, int cols);
+/* kernels/layout.cu: dst [b][a][inner] = src [a][b][inner] (the dense layer's weights and bias in
+ * channel-last feature order: a = channels, b = positions) */
+void lpc_cuda_swap_axes(float *dst, const float *src, int a, int b, int inner);
 /* kernels/layout.cu, the sub-pixel form of a transposed convolution of kernel 4, stride 2, padding 1
  * (h, w: its input's size): the filter [4 ci, 2, 2, co] from w [co, ci, 4, 4]; the output [n, c, 2h, 2w]
  * (channel-last: [n, 2h, 2w, c]) from the phases [n, h + 1, w + 1, 4 c], with bias and activation as
@@ -170,15 +182,14 @@ void lpc_cuda_subpixel_interleave(float *out, float *pre, const float *phases, c
 void lpc_cublas_dense_forward(float *y, const float *x, const float *w, const float *b, int n, int in, int out);
 void lpc_cublas_dense_backward_data(float *dx, const float *dy, const float *w, int n, int in, int out);
 void lpc_cublas_dense_backward_params(float *dw, float *db, const float *dy, const float *x, int n, int in, int out);
-/* the dense layer with a channel-last output [n, out / channels, channels] (contract in lpc/ops.h):
- * y = x w^T without bias; partials [out / channels][n, in] whose sum is dy w */
-void lpc_cublas_dense_forward_channels_last(float *y, const float *x, const float *w, int n, int in, int out,
-                                            int channels);
-void lpc_cublas_dense_backward_data_channels_last(float *partials, const float *dy, const float *w, int n, int in,
-                                                  int out, int channels);
-
+/* y = x w^T + b (b NULL: no bias), relu applied where `relu`, on cuBLASLt with the bias and relu in its
+ * epilogue; 0 (nothing done) where it cannot: pointers off 16-byte alignment, in or out not a multiple of
+ * 4, or no algorithm offered */
+int lpc_cublaslt_dense_forward_relu(float *y, const float *x, const float *w, const float *b, int n, int in, int out,
+                                    int relu);
 /* kernels/dense_fused.cu: the decoder's dense layer ops (contracts in lpc/ops.h): the fused kernels where
- * lpc_fused_dense_pays (fp32 math, small layers), else cuBLAS and the bias-activation or act' kernel;
+ * lpc_fused_dense_pays (fp32 math, small layers), else cuBLAS and the bias-activation or act' kernel
+ * (or cuBLASLt with the bias and relu in its epilogue);
  * the fused kernels alone for the kernel lab */
 int lpc_fused_dense_pays(int n, int in, int out);
 void lpc_fused_dense_bias_act_forward(float *y, float *pre, const float *x, const float *w, const float *b, int n,

@@ -6,12 +6,13 @@
 // a separate bias/activation kernel (forward) and an act' kernel, cuBLAS and its split-K reduction
 // (backward) where that pays: with `math = fp32` (cuBLAS then computes in fp32 too) and small layers,
 // up to DENSE_FUSED_MAX_MACS multiply-adds. Larger layers (where the fused kernels lost) and TF32 math
-// (where cuBLAS's tensor-core GEMMs tied with them) keep the cuBLAS sequence.
+// (where cuBLAS's tensor-core GEMMs tied with them) keep the cuBLAS sequence; there a relu layer or one
+// without activation, kept in place (y == pre) as the model keeps them, has its bias and relu in
+// cuBLASLt's epilogue instead of the bias-activation kernel.
 // A channel-last output ([n, hw, c] for the feature map [c, hw] of the first transposed convolution,
-// weights in the feature order c * hw + position) runs as cuBLAS GEMMs batched over the hw positions,
-// which read the weights' rows of one position with a stride: the forward writes each position's
-// channels in place, followed by a bias-activation kernel that reads the bias in feature order; the
-// backward writes one partial result per position, added in a fixed order by a second kernel.
+// weights and bias in the feature order c * hw + position) runs on copies of the weights and bias in
+// the output's order, position * c + channel (made once per window of fixed parameters,
+// kernels/fixed_copies.c): the same sequence as an NCHW output, one GEMM each way.
 #include <cuda_runtime.h>
 
 #include "block_reduce.cuh"
@@ -137,26 +138,6 @@ __global__ void __launch_bounds__(DENSE_THREADS)
     }
 }
 
-// y and pre [n, hw, c] channel-last: pre += b[c * hw + position], y = act(pre)
-__global__ void bias_act_channels_last_kernel(float *y, float *pre, const float *b, int n, int c, int hw, int act) {
-    const size_t total = (size_t)n * hw * c;
-    for (size_t at = blockIdx.x * (size_t)blockDim.x + threadIdx.x; at < total; at += (size_t)gridDim.x * blockDim.x) {
-        const int ch = (int)(at % c), position = (int)(at / c % hw);
-        const float v = pre[at] + b[(size_t)ch * hw + position];
-        pre[at] = v;
-        y[at] = lpc_pw_act(v, act);
-    }
-}
-
-// dx[j] = sum over p = 0 .. count - 1, in that order, of partials[p * size + j]
-__global__ void sum_partials_kernel(float *dx, const float *partials, int count, size_t size) {
-    for (size_t j = blockIdx.x * (size_t)blockDim.x + threadIdx.x; j < size; j += (size_t)gridDim.x * blockDim.x) {
-        float s = 0.0f;
-        for (int p = 0; p < count; p++) s += partials[p * size + j];
-        dx[j] = s;
-    }
-}
-
 extern "C" {
 int lpc_fused_dense_pays(int n, int in, int out) {
     return !lpc_cuda.tf32 && (long long)n * in * out <= DENSE_FUSED_MAX_MACS;
@@ -182,31 +163,52 @@ void lpc_fused_act_dense_backward_data(float *dx, const float *dout, const float
         dx, partials, lpc_cuda.tile_done, dout, pre, w, n, in, out, per_split, act);
 }
 
+// the dense layer's weights [out, in] (scratch: out * in floats) and bias [out] (scratch + out * in) with
+// their outputs in channel-last feature order: the window's copies, or copies made now in scratch
+static const float *channels_last_copy(const float *p, int rows, int row, int channels, float *scratch) {
+    int make;
+    float *dst = lpc_cuda_fixed_copy(p, LPC_FIXED_DENSE_CHANNELS_LAST, (size_t)rows * row, scratch, &make);
+    if (make) lpc_cuda_swap_axes(dst, p, channels, rows / channels, row);
+    return dst;
+}
+
+static float *channels_last_scratch(int in, int out) {
+    return (float *)lpc_cuda_workspace((size_t)out * (in + 1) * sizeof(float));
+}
+
+// cuBLAS's GEMM, then the bias and activation; a relu or no activation in place (y == pre, all the model
+// keeps of such a layer) in cuBLASLt's epilogue
+static void gemm_bias_act(float *y, float *pre, const float *x, const float *w, const float *b, int n, int in, int out,
+                          int act) {
+    if (y == pre && (act == LPC_ACT_RELU || act == LPC_ACT_NONE) &&
+        lpc_cublaslt_dense_forward_relu(y, x, w, b, n, in, out, act == LPC_ACT_RELU))
+        return;
+    lpc_cublas_dense_forward(pre, x, w, NULL, n, in, out);
+    lpc_cuda_bias_act_forward(y, pre, b, n, out, 1, act);
+}
+
 void lpc_cuda_dense_bias_act_forward(float *y, float *pre, const float *x, const float *w, const float *b, int n,
                                      int in, int out, int act, int channels) {
     if (channels) {
-        lpc_cublas_dense_forward_channels_last(pre, x, w, n, in, out, channels);
-        bias_act_channels_last_kernel<<<lpc_grid_stride_blocks((size_t)n * out), LPC_THREADS, 0, STREAM>>>(
-            y, pre, b, n, channels, out / channels, act);
+        float *scratch = channels_last_scratch(in, out);
+        const float *w_cl = channels_last_copy(w, out, in, channels, scratch);
+        const float *b_cl = channels_last_copy(b, out, 1, channels, scratch + (size_t)out * in);
+        gemm_bias_act(y, pre, x, w_cl, b_cl, n, in, out, act);
         return;
     }
     if (lpc_fused_dense_pays(n, in, out)) {
         lpc_fused_dense_bias_act_forward(y, pre, x, w, b, n, in, out, act);
         return;
     }
-    lpc_cublas_dense_forward(pre, x, w, NULL, n, in, out);
-    lpc_cuda_bias_act_forward(y, pre, b, n, out, 1, act);
+    gemm_bias_act(y, pre, x, w, b, n, in, out, act);
 }
 
 void lpc_cuda_act_dense_backward_data(float *dx, float *dout, const float *pre, const float *w, int n, int in, int out,
                                       int act, int channels) {
     if (channels) {
-        const int hw = out / channels;
-        float *partials = (float *)lpc_cuda_workspace((size_t)hw * n * in * sizeof(float));
+        const float *w_cl = channels_last_copy(w, out, in, channels, channels_last_scratch(in, out));
         lpc_cuda_bias_act_backward(dout, NULL, dout, pre, n, out, 1, act); /* elementwise: either layout */
-        lpc_cublas_dense_backward_data_channels_last(partials, dout, w, n, in, out, channels);
-        sum_partials_kernel<<<lpc_grid_stride_blocks((size_t)n * in), LPC_THREADS, 0, STREAM>>>(dx, partials, hw,
-                                                                                           (size_t)n * in);
+        lpc_cublas_dense_backward_data(dx, dout, w_cl, n, in, out);
         return;
     }
     if (lpc_fused_dense_pays(n, in, out)) {

@@ -124,6 +124,16 @@ __global__ void subpixel_filter_kernel(float *dst, const float *w, int co, int c
     }
 }
 
+// dst [b][a][inner] = src [a][b][inner]: the first two axes swapped, rows of `inner` floats moved whole
+__global__ void swap_axes_kernel(float *dst, const float *src, int a, int b, int inner) {
+    const size_t total = (size_t)a * b * inner;
+    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < total; e += (size_t)gridDim.x * blockDim.x) {
+        const size_t row = e / inner;
+        const int i = (int)(row % a), j = (int)(row / a);
+        dst[e] = src[((size_t)i * b + j) * inner + e % inner];
+    }
+}
+
 static dim3 grid_for(int batch, int rows, int cols) {
     return dim3((unsigned)((cols + TILE - 1) / TILE), (unsigned)((rows + TILE - 1) / TILE),
                 (unsigned)(batch < MAX_GRID_Z ? batch : MAX_GRID_Z));
@@ -154,6 +164,11 @@ void lpc_cuda_subpixel_interleave(float *out, float *pre, const float *phases, c
     }
     subpixel_to_nhwc_kernel<<<lpc_grid_stride_blocks(total), LPC_THREADS, 0, STREAM>>>(out, pre, phases, bias, act, n,
                                                                                        c, h, w);
+}
+
+void lpc_cuda_swap_axes(float *dst, const float *src, int a, int b, int inner) {
+    const size_t total = (size_t)a * b * inner;
+    if (total) swap_axes_kernel<<<lpc_grid_stride_blocks(total), LPC_THREADS, 0, STREAM>>>(dst, src, a, b, inner);
 }
 
 void lpc_cuda_subpixel_filter(float *dst, const float *w, int co, int ci) {

@@ -266,8 +266,9 @@ static void check_output_layer_likelihood(struct lpc_conv_shape sh, uint64_t *s,
 }
 
 /* The decoder's fused dense ops against the CPU's unfused sequence, for every activation, with the
- * output in NCHW order (channels 0) or channel-last; the backward twice, since its split reduction must
- * leave its tile counters at zero for the next launch. */
+ * output in NCHW order (channels 0) or channel-last, the forward into separate pre and y and, where the
+ * activation allows it, in place (y == pre, as the model keeps such layers); the backward twice, since
+ * its split reduction must leave its tile counters at zero for the next launch. */
 static void check_dense_fused(int n, int in, int out, int channels, const float *x, const float *w, const float *b,
                               const float *dy, const float *dxg, const float *dwg, const float *dbg) {
     const size_t ny = (size_t)n * out, nx = (size_t)n * in;
@@ -277,12 +278,16 @@ static void check_dense_fused(int n, int in, int out, int channels, const float 
         char what[128];
         snprintf(what, sizeof what, "dense_bias_act_forward n%d %d->%d channels %d act %d", n, in, out, channels, act);
         cpu->dense_bias_act_forward(y, pre, x, w, b, n, in, out, act, channels);
-        float *d_pre = gpu_buffer(ny, NULL), *d_y = act == LPC_ACT_NONE ? d_pre : gpu_buffer(ny, NULL);
-        gpu->dense_bias_act_forward(d_y, d_pre, dxg, dwg, dbg, n, in, out, act, channels);
-        gpu_fetch(got, d_pre, ny, what);
-        compare(what, got, pre, ny, 1e-9);
-        gpu_fetch(got, d_y, ny, what);
-        compare(what, got, y, ny, 1e-9);
+        for (int in_place = act == LPC_ACT_NONE; in_place <= lpc_act_derivative_from_output(act); in_place++) {
+            float *d_pre = gpu_buffer(ny, NULL), *d_y = in_place ? d_pre : gpu_buffer(ny, NULL);
+            gpu->dense_bias_act_forward(d_y, d_pre, dxg, dwg, dbg, n, in, out, act, channels);
+            if (!in_place) {
+                gpu_fetch(got, d_pre, ny, what);
+                compare(what, got, pre, ny, 1e-9);
+            }
+            gpu_fetch(got, d_y, ny, what);
+            compare(what, got, y, ny, 1e-9);
+        }
         snprintf(what, sizeof what, "act_dense_backward_data n%d %d->%d channels %d act %d", n, in, out, channels, act);
         memcpy(tmp, dy, sizeof(float) * ny);
         cpu->act_dense_backward_data(dx, tmp, pre, w, n, in, out, act, channels);
@@ -296,6 +301,74 @@ static void check_dense_fused(int n, int in, int out, int channels, const float 
         }
     }
     free(pre), free(y), free(tmp), free(dx), free(got);
+}
+
+/* The dense layer's weights and bias in channel-last feature order, kept while the parameters are fixed
+ * (the counterpart of check_fixed_filters): in one window two weight sets of one shape give their own
+ * results and both ops share a copy; parameters written after a window are seen by calls outside any
+ * window, by the next window, and by a graph captured in a window and replayed after they changed. */
+static void check_fixed_dense(uint64_t *s) {
+    printf("dense weights kept in channel-last feature order while the parameters are fixed\n");
+    const int n = 8, in = 24, out = 128, channels = 8;
+    const size_t nx = (size_t)n * in, ny = (size_t)n * out, nw = (size_t)out * in;
+    float *x = rnd(nx, s, 1), *dy = rnd(ny, s, 1), *w[4], *b[4], *d_w[2], *d_b[2];
+    for (int i = 0; i < 4; i++) w[i] = rnd(nw, s, 1), b[i] = rnd(out, s, 1);
+    for (int i = 0; i < 2; i++) d_w[i] = gpu_buffer(nw, w[i]), d_b[i] = gpu_buffer(out, b[i]);
+    float *ref = malloc(sizeof(float) * ny), *got = malloc(sizeof(float) * ny), *scratch = malloc(sizeof(float) * ny);
+    float *d_x = gpu_buffer(nx, x), *d_y = gpu_buffer(ny, NULL), *d_dout = gpu_buffer(ny, NULL), *d_dx = gpu_buffer(nx, NULL);
+    /* the forward (relu, in place) and the backward (no activation) with parameters d_w/d_b[i], checked
+     * against the CPU's with the host parameters given */
+#define FORWARD(i, wh, bh, what)                                                                                    \
+    do {                                                                                                            \
+        gpu->dense_bias_act_forward(d_y, d_y, d_x, d_w[i], d_b[i], n, in, out, LPC_ACT_RELU, channels);             \
+        cpu->dense_bias_act_forward(ref, ref, x, wh, bh, n, in, out, LPC_ACT_RELU, channels);                       \
+        gpu_fetch(got, d_y, ny, what);                                                                              \
+        compare(what, got, ref, ny, 1e-9);                                                                          \
+    } while (0)
+#define BACKWARD(i, wh, what)                                                                                       \
+    do {                                                                                                            \
+        gpu->upload(d_dout, dy, ny * sizeof(float));                                                                \
+        gpu->act_dense_backward_data(d_dx, d_dout, NULL, d_w[i], n, in, out, LPC_ACT_NONE, channels);               \
+        memcpy(scratch, dy, ny * sizeof(float));                                                                    \
+        cpu->act_dense_backward_data(ref, scratch, NULL, wh, n, in, out, LPC_ACT_NONE, channels);                   \
+        gpu_fetch(got, d_dx, nx, what);                                                                             \
+        compare(what, got, ref, nx, 1e-9);                                                                          \
+    } while (0)
+    gpu->params_fixed_begin();
+    FORWARD(0, w[0], b[0], "window: first weights");
+    FORWARD(1, w[1], b[1], "window: second weights of the same shape");
+    BACKWARD(0, w[0], "window: first weights again, backward-data");
+    gpu->params_fixed_end();
+    gpu->upload(d_w[0], w[2], nw * sizeof(float));
+    gpu->upload(d_b[0], b[2], out * sizeof(float));
+    FORWARD(0, w[2], b[2], "weights changed: outside a window");
+    gpu->upload(d_w[1], w[2], nw * sizeof(float));
+    gpu->params_fixed_begin();
+    BACKWARD(1, w[2], "weights changed: the next window");
+    gpu->params_fixed_end();
+    gpu->upload(d_dout, dy, ny * sizeof(float));
+    gpu->graph_begin();
+    gpu->params_fixed_begin();
+    gpu->dense_bias_act_forward(d_y, d_y, d_x, d_w[0], d_b[0], n, in, out, LPC_ACT_RELU, channels);
+    gpu->act_dense_backward_data(d_dx, d_dout, NULL, d_w[0], n, in, out, LPC_ACT_NONE, channels);
+    gpu->params_fixed_end();
+    void *graph = gpu->graph_end();
+    gpu->upload(d_w[0], w[3], nw * sizeof(float));
+    gpu->upload(d_b[0], b[3], out * sizeof(float));
+    gpu->upload(d_dout, dy, ny * sizeof(float));
+    gpu->graph_launch(graph);
+    gpu->graph_destroy(graph);
+    cpu->dense_bias_act_forward(ref, ref, x, w[3], b[3], n, in, out, LPC_ACT_RELU, channels);
+    gpu_fetch(got, d_y, ny, "weights changed: a graph captured in a window, forward");
+    compare("weights changed: a graph captured in a window, forward", got, ref, ny, 1e-9);
+    memcpy(scratch, dy, ny * sizeof(float));
+    cpu->act_dense_backward_data(ref, scratch, NULL, w[3], n, in, out, LPC_ACT_NONE, channels);
+    gpu_fetch(got, d_dx, nx, "weights changed: a graph captured in a window, backward-data");
+    compare("weights changed: a graph captured in a window, backward-data", got, ref, nx, 1e-9);
+#undef FORWARD
+#undef BACKWARD
+    for (int i = 0; i < 4; i++) free(w[i]), free(b[i]);
+    free(x), free(dy), free(ref), free(got), free(scratch);
 }
 
 static void check_dense(int n, int in, int out, uint64_t *s) {
@@ -782,6 +855,7 @@ int main(int argc, char **argv) {
     check_dense(2, 8, 9000, &s);
     check_dense(256, 64, 2048, &s);
     check_dense(256, 128, 4096, &s);
+    check_fixed_dense(&s);
     check_elementwise(&s);
     for (int dim = 301; dim <= 3001; dim += 2700) {
         check_likelihood(LPC_LIK_GAUSSIAN, dim, &s);

@@ -264,6 +264,31 @@ static void check_act_in_place(int act, uint64_t *s) {
     free(pre), free(both), free(out), free(b), free(r);
 }
 
+/* The decoder's dense layer with a channel-last output ([n, hw, channels] for the feature map
+ * [channels, hw]): pre and y are the NCHW op's transposed, bitwise, and in place (y == pre, where the
+ * activation allows it) the buffer holds y. */
+static void check_dense_channels_last(int act, uint64_t *s) {
+    const int n = 3, in = 5, channels = 4, hw = 6, out = channels * hw;
+    const size_t ny = (size_t)n * out;
+    float *x = malloc(sizeof(float) * n * in), *w = malloc(sizeof(float) * out * in), *b = malloc(sizeof(float) * out);
+    float *pre = malloc(sizeof(float) * ny), *y = malloc(sizeof(float) * ny), *got[2], *want[2];
+    test_fill(x, (size_t)n * in, s, 1), test_fill(w, (size_t)out * in, s, 1), test_fill(b, (size_t)out, s, 1);
+    be->dense_bias_act_forward(y, pre, x, w, b, n, in, out, act, 0);
+    for (int k = 0; k < 2; k++) got[k] = malloc(sizeof(float) * ny), want[k] = malloc(sizeof(float) * ny);
+    transpose_each(want[0], pre, n, channels, hw);
+    transpose_each(want[1], y, n, channels, hw);
+    be->dense_bias_act_forward(got[1], got[0], x, w, b, n, in, out, act, channels);
+    CHECK(memcmp(got[0], want[0], sizeof(float) * ny) == 0 && memcmp(got[1], want[1], sizeof(float) * ny) == 0,
+          "dense forward act=%d, channel-last: not the NCHW result transposed", act);
+    if (lpc_act_derivative_from_output(act)) {
+        be->dense_bias_act_forward(got[0], got[0], x, w, b, n, in, out, act, channels);
+        CHECK(memcmp(got[0], want[1], sizeof(float) * ny) == 0,
+              "dense forward act=%d, channel-last in place: the buffer does not hold the output", act);
+    }
+    for (int k = 0; k < 2; k++) free(got[k]), free(want[k]);
+    free(x), free(w), free(b), free(pre), free(y);
+}
+
 /* ---- likelihoods ---- */
 struct lik_ctx { int n, dim, kind; float *x, *mu, *ls, *logp, *dmu; };
 static double lik_loss(void *c_) {
@@ -319,6 +344,7 @@ int main(void) {
     check_act(LPC_ACT_SILU, &s);
     for (int act = LPC_ACT_NONE; act <= LPC_ACT_SILU; act++)
         if (lpc_act_derivative_from_output(act)) check_act_in_place(act, &s);
+    for (int act = LPC_ACT_NONE; act <= LPC_ACT_SILU; act++) check_dense_channels_last(act, &s);
     check_likelihood(LPC_LIK_GAUSSIAN, logf(0.1f), &s);
     check_likelihood(LPC_LIK_GAUSSIAN, logf(1.5f), &s);
     check_likelihood(LPC_LIK_DISCRETIZED_GAUSSIAN, logf(0.5f), &s);

@@ -290,8 +290,8 @@ static void cpu_dense_bias_act_forward(float *y, float *pre, const float *x, con
         float *t = get_scratch(0, 2 * size);
         cpu_dense_bias_act_forward(t + size, t, x, w, b, n, in, out, act, 0);
         for (size_t i = 0; i < (size_t)n; i++) {
-            transpose(pre + i * out, t + i * out, (size_t)channels, hw);
-            if (y != pre) transpose(y + i * out, t + size + i * out, (size_t)channels, hw);
+            if (y != pre) transpose(pre + i * out, t + i * out, (size_t)channels, hw);
+            transpose(y + i * out, t + size + i * out, (size_t)channels, hw); /* in place: y */
         }
         return;
     }
