@@ -39,7 +39,8 @@
 #define DIRECT_THREADS 128
 #define DIRECT_SPLIT_THREADS (1 << 17) // split the work below this many threads (forward: smaller groups;
                                        // transposed k4 s2: the channel sum over several threads)
-#define DIRECT_RUN_THREADS (1 << 15)   // the same for the transposed k4 s2 kernel's rows of 2 or 4 blocks
+#define DIRECT_RUN_THREADS (1 << 16)   // the same for the transposed k4 s2 kernel's rows of 2 or 4 blocks
+                                       // (the chain's steps: 2^15 and 2^17 slower, bench/RESULTS.md)
 // The forward k4 s2 kernel's pairs of pixels, for groups of 16 output channels, take grids of at least
 // DIRECT_RUN_PIXELS output pixels: fastest per call (of groups 8, 16, 32 and runs of 1, 2, 4) on the image
 // layers of all four benchmark rows, but in the chain's steps faster only on the largest (celeba64 batch

@@ -45,10 +45,11 @@
 #define CHUNKS (BK / 4)                  // 16-byte chunks per tile row
 #define STAGES 3                         // k tiles in shared memory: one multiplied, two loading
 // split K until about TARGET_BLOCKS blocks, keeping at least MIN_K_TILES_PER_SPLIT k tiles per block;
-// taller tiles only where they still give TALL_TILE_BLOCKS blocks (two per SM of an H200: small layers
-// run faster on many short tiles)
+// taller tiles only where they still give TALL_TILE_BLOCKS blocks (one per SM of an H200: small layers
+// run faster on many short tiles; in the chain's steps this bound beat two per SM by 1.5 % on cifar32
+// batch 256, tying elsewhere, and half one per SM by 5 % on batch 64: bench/RESULTS.md, 2026-11-29)
 #define TARGET_BLOCKS 256
-#define TALL_TILE_BLOCKS 264
+#define TALL_TILE_BLOCKS 132
 #define MIN_K_TILES_PER_SPLIT 4
 #define MAX_SPLIT 16
 
