@@ -176,9 +176,10 @@ struct lpc_backend {
     int (*prefers_channels_last)(const struct lpc_conv_shape *producer, const struct lpc_conv_shape *consumer);
 
     /* Optional (NULL on the CPU): from params_fixed_begin to params_fixed_end no op writes the weights
-     * the convolutions read (the chain's T steps), so the backend may derive forms of them once and
-     * reuse them (the CUDA backend: filters copied to channel-last order at their first use instead of
-     * at every call). Both may be recorded into a graph; windows do not nest. */
+     * and biases the decoder's ops read (the chain's T steps), so the backend may derive forms of them
+     * once and reuse them (the CUDA backend: filters and the dense layer's weights copied to the order
+     * of its kernels at their first use instead of at every call). Both may be recorded into a graph;
+     * windows do not nest. */
     void (*params_fixed_begin)(void);
     void (*params_fixed_end)(void);
 };
