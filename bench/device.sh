@@ -13,8 +13,13 @@ PART=${3:-all}
 case $PART in all | checks | bench | quick) ;; *) echo "device.sh: PART must be all, checks, bench or quick" >&2; exit 2 ;; esac
 mkdir -p "$OUT"
 # the NVIDIA libraries for lpc: the CUDA toolkit's, or the ones PyTorch's wheels bring; PyTorch itself
-# keeps the environment it came with (its own cuDNN)
-ORIG_LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}
+# keeps the environment it came with, less any directory of it that holds a cuDNN (a caller's library
+# path would otherwise hand the twin lpc's cuDNN in place of its wheel's own)
+ORIG_LD_LIBRARY_PATH=
+IFS=: read -ra dirs <<<"${LD_LIBRARY_PATH:-}"
+for d in "${dirs[@]}"; do
+    compgen -G "$d/libcudnn.so*" >/dev/null || ORIG_LD_LIBRARY_PATH=${ORIG_LD_LIBRARY_PATH:+$ORIG_LD_LIBRARY_PATH:}$d
+done
 for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/lib/x86_64-linux-gnu \
     $(python3 -c 'import nvidia, os; p = nvidia.__path__[0]; print(" ".join(os.path.join(p, d, "lib") for d in os.listdir(p)))' 2>/dev/null); do
     [ -d "$d" ] && LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d
