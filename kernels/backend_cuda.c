@@ -102,6 +102,7 @@ static const struct lpc_backend cuda_backend = {
     .deconv_bias_act_forward = lpc_cuda_deconv_bias_act_forward,
     .act_conv2d_forward = lpc_cuda_act_conv2d_forward,
     .deconv_likelihood = lpc_cuda_deconv_likelihood,
+    .deconv_likelihood_backward = lpc_cuda_deconv_likelihood_backward,
     .dense_bias_act_forward = lpc_cuda_dense_bias_act_forward,
     .act_dense_backward_data = lpc_cuda_act_dense_backward_data,
     .channels_last_to_nchw = cuda_channels_last_to_nchw,

@@ -45,8 +45,12 @@
  * deterministic rule takes the nhwc path. The chain's backward multiplies the gradient of such an
  * activation by its act' where it is produced, in the forward convolution of the layer above (the
  * act_below factor): on the nhwc path that is the epilogue of cuDNN's convolution; elsewhere a pass over
- * the output after it. */
+ * the output after it.
+ * The chain's output layer with the likelihood and its backward (deconv_likelihood_backward) is one kernel
+ * where both calls are on the direct path (kernels/conv_direct_output.cu) and the form chosen below
+ * (lpc_cuda_deconv_likelihood_backward) takes it, else the two ops. */
 #include <cuda_runtime.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -61,6 +65,7 @@ struct choice {
     struct lpc_conv_shape s;
     int tf32, deterministic, conv_algo; /* a timed choice never serves a deterministic run */
     int path[OP_COUNT][2]; /* [op][fused]: an enum lpc_conv_algo other than LPC_CONV_AUTO; -1: not chosen yet */
+    int output_fused;      /* the chain's output layer in one kernel (1) or as two ops (0); -1: not chosen yet */
 };
 
 static struct choice choices[MAX_CHOICES];
@@ -247,6 +252,7 @@ static struct choice *choice_for(const struct lpc_conv_shape *s) {
     c->deterministic = lpc_cuda.deterministic;
     c->conv_algo = lpc_cuda.conv_algo;
     for (int i = 0; i < OP_COUNT; i++) c->path[i][0] = c->path[i][1] = -1;
+    c->output_fused = -1;
     return c;
 }
 
@@ -527,4 +533,70 @@ void lpc_cuda_deconv_likelihood(float *dpre, float *logp, float *out, float *pre
     }
     run(&c, path, s);
     lpc_cuda_likelihood_act(logp, dpre, data, out, pre, act, log_sigma, s->n, s->ci * s->h * s->w, kind);
+}
+
+/* The chain's output layer and its way back: one kernel (kernels/conv_direct_output.cu) where both calls
+ * are on the direct path and it takes the shape, or deconv_likelihood and act_conv2d_forward. Timed `auto`
+ * times both forms as the chain runs them; deterministic `auto` takes the kernel up to
+ * OUTPUT_RULE_PIXELS small-side pixels (n * ho * wo): in the chain's steps on an H200 it was 11 % faster
+ * at 2^14 (cifar32 batch 64) and 2-6 % slower at 2^16 and 2^18 (bench/RESULTS.md, 2026-11-29); a forced
+ * path that puts both calls on the direct kernels takes it wherever it fits. */
+#define OUTPUT_RULE_PIXELS ((long long)1 << 14)
+struct output_call {
+    float *d_below, *dpre, *logp, *out, *pre;
+    const float *x, *w, *b, *data, *log_sigma, *pre_below;
+    const struct lpc_conv_shape *s;
+    int act, kind, act_below, fused;
+};
+static void run_output(const struct output_call *o) {
+    if (o->fused) {
+        lpc_direct_output_layer(o->d_below, o->dpre, o->logp, o->act_below == LPC_ACT_NONE ? NULL : o->pre_below,
+                                o->act_below, o->b, o->act, o->x, o->w, o->s, o->data, o->log_sigma, o->kind);
+        return;
+    }
+    lpc_cuda_deconv_likelihood(o->dpre, o->logp, o->out, o->pre, o->x, o->w, o->b, o->data, o->log_sigma, o->s, o->act,
+                               o->kind);
+    lpc_cuda_act_conv2d_forward(o->d_below, o->dpre, o->pre, o->w, o->s, LPC_ACT_NONE, o->pre_below, o->act_below);
+}
+static void run_output_timed(void *ctx) { run_output(ctx); }
+
+static int output_fused(struct output_call *o) {
+    const struct lpc_conv_shape *s = o->s;
+    const struct conv_call up = {.op = OP_BACKWARD_DATA, .out = o->out, .in = (float *)o->x, .pre = o->pre, .w = o->w,
+                                 .bias = o->b, .act = o->act, .act_below = LPC_ACT_NONE};
+    const struct conv_call down = {.op = OP_FORWARD, .out = o->d_below, .in = o->dpre, .pre = o->pre, .w = o->w,
+                                   .act = LPC_ACT_NONE, .pre_below = o->pre_below, .act_below = o->act_below};
+    if (!lpc_direct_output_layer_fits(s) || path_for(&up, s) != LPC_CONV_DIRECT || path_for(&down, s) != LPC_CONV_DIRECT)
+        return 0;
+    if (lpc_cuda.conv_algo != LPC_CONV_AUTO) return 1;
+    if (lpc_cuda.deterministic) return (long long)s->n * s->ho * s->wo <= OUTPUT_RULE_PIXELS;
+    enum cudaStreamCaptureStatus capturing;
+    LPC_CHECK_CUDA(cudaStreamIsCapturing((cudaStream_t)lpc_cuda.stream, &capturing));
+    if (capturing != cudaStreamCaptureStatusNone)
+        lpc_die_internal("convolution", "output_fused", __func__, __FILE__, __LINE__,
+                         "an output layer's shape was first seen inside a graph capture");
+    float ms[2];
+    for (o->fused = 0; o->fused < 2; o->fused++) ms[o->fused] = lpc_cuda_time_calls(run_output_timed, o);
+    fprintf(stderr,
+            "lpc: output layer [%d, %d, %d, %d] <-> [%d, %d, %d, %d] channel-last with the likelihood and its "
+            "backward: two ops %.1f us, one kernel %.1f us -> %s\n",
+            s->n, s->ci, s->h, s->w, s->n, s->co, s->ho, s->wo, 1e3 * ms[0], 1e3 * ms[1],
+            ms[1] < ms[0] ? "one kernel" : "two ops");
+    return ms[1] < ms[0];
+}
+
+void lpc_cuda_deconv_likelihood_backward(float *d_below, float *dpre, float *logp, float *out, float *pre, const float *x,
+                                         const float *w, const float *b, const float *data, const float *log_sigma,
+                                         const struct lpc_conv_shape *s, int act, int kind, const float *pre_below,
+                                         int act_below) {
+    struct output_call o = {d_below, dpre, logp, out, pre, x, w, b, data, log_sigma, pre_below, s, act, kind, act_below,
+                            0};
+    struct choice *c = choice_for(s);
+    const uintptr_t addresses =
+        (uintptr_t)d_below | (uintptr_t)x | (uintptr_t)(act_below == LPC_ACT_NONE ? NULL : pre_below);
+    if (addresses % 16 == 0) { /* the kernel's 16-byte accesses */
+        if (c->output_fused < 0) c->output_fused = output_fused(&o);
+        o.fused = c->output_fused;
+    }
+    run_output(&o);
 }

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "block_reduce.cuh"
+#include "conv_direct.cuh"
 #include "cuda_internal.h"
 #include "lpc/check.h"
 #include "lpc/config.h"
@@ -36,7 +37,6 @@
 #define DIRECT_GROUP 32          // forward: output channels per thread (at most)
 #define DIRECT_MIN_GROUP 8       // forward: the smallest group, on small grids
 #define DIRECT_MAX_WEIGHTS 8192  // transposed: the whole weight in shared memory (32 KB)
-#define DIRECT_THREADS 128
 #define DIRECT_SPLIT_THREADS (1 << 17) // split the work below this many threads (forward: smaller groups;
                                        // transposed k4 s2: the channel sum over several threads)
 #define DIRECT_RUN_THREADS (1 << 16)   // the same for the transposed k4 s2 kernel's rows of 2 or 4 blocks
@@ -46,15 +46,6 @@
 // layers of all four benchmark rows, but in the chain's steps faster only on the largest (celeba64 batch
 // 256: 2^18 pixels) and 1 % slower on those of 2^16 (bench/RESULTS.md, 2026-11-29)
 #define DIRECT_RUN_PIXELS (1 << 18)
-
-struct dconv {
-    int n, ci, h, w, co, ho, wo, k, stride, pad;
-    int y_cl; // y channel-last
-};
-
-static dconv dconv_of(const struct lpc_conv_shape *s) {
-    return dconv{s->n, s->ci, s->h, s->w, s->co, s->ho, s->wo, s->k, s->stride, s->pad, s->y_channels_last};
-}
 
 // the forward's epilogue on GROUP outputs of one small-side pixel, y[at + o * step] for o < GROUP:
 // times act_below'(pre_below) at the same place, where pre_below is given
@@ -461,35 +452,6 @@ __global__ void __launch_bounds__(DIRECT_THREADS) direct_transposed_k4s2_kernel(
         [&](size_t at, const float(&sum)[CI]) { store_pixel<CI>(out, pre_out, bias, act, at, plane, sum); });
 }
 
-// The chain's output layer with the likelihood (deconv_likelihood): instead of out and pre, a sum's
-// gradient dpre = d log p(data | act(pre)) / d pre, its log-likelihood added to lp (double, as
-// kernels/likelihood.cu computes it); the block's sum goes to partials, and the last block of an image
-// to finish adds its image's partials in order into logp.
-struct lik_epilogue {
-    const float *data;      // the images [n, ci, h, w]
-    const float *log_sigma; // one scalar
-    int kind;               // enum lpc_likelihood
-    float *logp;            // [n]
-    double *partials;       // one per block
-    unsigned *arrivals;     // one per image: blocks finished (zero between launches)
-};
-
-// lpc_pw_likelihood with its discretized branch (erfc, logs in double) as one call, not inlined at each of
-// the epilogue's call sites
-__device__ __noinline__ double discretized_logp(float x, float mu, double ls, double *dm) {
-    double dl;
-    return lpc_pw_discretized(x, mu, ls, dm, &dl);
-}
-
-__device__ __forceinline__ float likelihood_gradient(float sum, float bias, int act, float x, double ls,
-                                                    double inv_var, int kind, double &lp) {
-    const float pre = sum + bias, mu = lpc_pw_act(pre, act);
-    double dm, dl;
-    lp += kind == LPC_LIK_DISCRETIZED_GAUSSIAN ? discretized_logp(x, mu, ls, &dm)
-                                               : lpc_pw_gaussian_scaled(x, mu, ls, inv_var, &dm, &dl);
-    return (float)dm * lpc_pw_act_derivative(pre, act);
-}
-
 // The likelihood epilogue of a block whose sums are staged in shared memory, NCHW-ordered: channel c's
 // `count` pixels (whole output rows from `first` in the image's channel-0 plane) at staged[c * span],
 // each thread of the block taking every blockDim.x-th pixel, four at a time in 16-byte loads and stores
@@ -535,8 +497,6 @@ __device__ __forceinline__ double likelihood_of_staged(float *dpre, const float 
 // dpre, pre_out unused): the sums are staged in shared memory and every thread of the block takes its
 // share of the likelihood (a few positions' threads would each run dozens of values in double).
 #define CL_CHUNK 8 // channels per part and chunk
-#define CL_LOADS 4 // 16-byte loads a thread issues at once while copying a chunk
-static int cl_pitch(int wo) { return (wo + 2 + 2) / 4 * 4 + 1; } // >= wo + 2, 1 mod 4
 template <int CI, int BX, bool LIK>
 __global__ void __launch_bounds__(DIRECT_THREADS)
     direct_transposed_k4s2_cl_kernel(float *out, float *pre_out, const float *bias, int act, const float *dy,
@@ -668,14 +628,6 @@ static void forward_k4s2(float *y, const float *x, const float *pre, int act, be
         pre ? direct_forward_k4s2_kernel<CI, GROUP, PX, true> : direct_forward_k4s2_kernel<CI, GROUP, PX, false>;
     kernel<<<grid, DIRECT_THREADS, 0, STREAM>>>(y, x, pre, act, bl.pre, bl.act, w, g);
 }
-
-static bool is_k4s2(const dconv &g) {
-    return g.k == 4 && g.stride == 2 && g.pad == 1 && g.h == 2 * g.ho && g.w == 2 * g.wo;
-}
-static bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
-// the transposed k4 s2 kernels' 2 x 2 blocks side by side a thread: 4, else 2, else 1, as the input's
-// width wo allows
-static int blocks_per_thread(int wo) { return wo % 4 == 0 ? 4 : wo % 2 == 0 ? 2 : 1; }
 
 template <int CI>
 static void forward_with(float *y, const float *x, const float *pre, int act, below bl, const float *w,

@@ -76,6 +76,10 @@ void lpc_cuda_act_conv2d_forward(float *y, float *dout, const float *pre, const 
 void lpc_cuda_deconv_likelihood(float *dpre, float *logp, float *out, float *pre, const float *x, const float *w,
                                 const float *b, const float *data, const float *log_sigma,
                                 const struct lpc_conv_shape *s, int act, int kind);
+void lpc_cuda_deconv_likelihood_backward(float *d_below, float *dpre, float *logp, float *out, float *pre, const float *x,
+                                         const float *w, const float *b, const float *data, const float *log_sigma,
+                                         const struct lpc_conv_shape *s, int act, int kind, const float *pre_below,
+                                         int act_below);
 /* kernels/fixed_copies.c: the window in which parameters copied to other layouts are kept (contract in
  * lpc/ops.h), and the copies. lpc_cuda_fixed_copy gives where the copy of `src` in layout `form`
  * (`elements` floats) is: the window's own memory, or `scratch` where none can be kept; *make is 1 when
@@ -135,6 +139,14 @@ int lpc_direct_likelihood_fits(const struct lpc_conv_shape *s);
 void lpc_direct_conv_transposed_likelihood(float *dpre, float *logp, const float *bias, int act, const float *dy,
                                            const float *w, const struct lpc_conv_shape *s, const float *data,
                                            const float *log_sigma, int kind);
+/* kernels/conv_direct_output.cu: the chain's output layer in one kernel (ops.h
+ * deconv_likelihood_backward: deconv_likelihood, then the forward of dpre times act_below'(pre_below) into
+ * d_below, channel-last), where the direct likelihood kernel takes the shape, co is a multiple of 8 and
+ * its shared memory suffices; d_below, pre_below and dy 16-byte aligned */
+int lpc_direct_output_layer_fits(const struct lpc_conv_shape *s);
+void lpc_direct_output_layer(float *d_below, float *dpre, float *logp, const float *pre_below, int act_below,
+                             const float *bias, int act, const float *dy, const float *w,
+                             const struct lpc_conv_shape *s, const float *data, const float *log_sigma, int kind);
 /* a shape without its layout flags: what the libraries, which take one layout per call, are given */
 static inline struct lpc_conv_shape lpc_conv_geometry(const struct lpc_conv_shape *s) {
     struct lpc_conv_shape g = *s;

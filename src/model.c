@@ -215,15 +215,16 @@ void lpc_model_likelihood(struct lpc_model *m, float *logp, const float *x, int 
     m->be->likelihood(logp, m->dmu, dls, x, m->mu, lpc_model_log_sigma(m), n, m->dim, m->likelihood);
 }
 
-/* lpc_model_decoder_backward from m->dmu, or where dmu_has_act (the chain's score), from the output
- * layer's gradient before its activation (m->dmu then holds d log p / d pre of that layer) */
-static void decoder_backward(struct lpc_model *m, float *grad_z, int n, int param_grads, int dmu_has_act) {
+/* lpc_model_decoder_backward from m->dmu through layers n_conv .. 0, or from layer n_conv - 1 down (the
+ * chain's score, where the output layer's op deconv_likelihood_backward left the gradient at its input,
+ * times act', in grad_pong; then param_grads is 0) */
+static void decoder_backward(struct lpc_model *m, float *grad_z, int n, int param_grads, int top) {
     const struct lpc_backend *be = m->be;
     const struct lpc_arena *a = &m->arena;
-    const float *d_out = m->dmu;
     float *bufs[2] = {m->grad_ping, m->grad_pong};
-    int which = 0;
-    for (int i = m->n_conv; i >= 1; i--) {
+    int which = top == m->n_conv ? 0 : 1; /* bufs[which ^ 1] takes each layer's input gradient */
+    const float *d_out = top == m->n_conv ? m->dmu : bufs[which];
+    for (int i = top; i >= 1; i--) {
         struct lpc_layer *L = &m->dec[i];
         struct lpc_conv_shape s = with_batch(L->conv, n);
         float *d_in = bufs[which ^ 1];
@@ -232,7 +233,7 @@ static void decoder_backward(struct lpc_model *m, float *grad_z, int n, int para
              * activation kept channel-last gets its act' from the convolution that produces its gradient
              * (the layer above, on the way out), not from the one that consumes it. */
             const struct lpc_layer *below = &m->dec[i - 1];
-            const int act = s.x_channels_last || (i == m->n_conv && dmu_has_act) ? LPC_ACT_NONE : L->act;
+            const int act = s.x_channels_last ? LPC_ACT_NONE : L->act;
             const int act_below = s.y_channels_last ? below->act : LPC_ACT_NONE;
             be->act_conv2d_forward(d_in, (float *)d_out, L->pre, lpc_arena_param(a, L->w), &s, act,
                                    act_below == LPC_ACT_NONE ? NULL : below->pre, act_below);
@@ -271,7 +272,7 @@ static void decoder_backward(struct lpc_model *m, float *grad_z, int n, int para
 }
 
 void lpc_model_decoder_backward(struct lpc_model *m, float *grad_z, int n, int param_grads) {
-    decoder_backward(m, grad_z, n, param_grads, 0);
+    decoder_backward(m, grad_z, n, param_grads, m->n_conv);
 }
 
 void lpc_model_score(struct lpc_model *m, float *grad_z, float *logp, const float *x, const float *z, int n,
@@ -283,11 +284,15 @@ void lpc_model_score(struct lpc_model *m, float *grad_z, float *logp, const floa
         return;
     }
     decode_layers(m, z, n, m->n_conv - 1);
-    struct lpc_layer *L = &m->dec[m->n_conv];
+    const struct lpc_layer *L = &m->dec[m->n_conv], *below = &m->dec[m->n_conv - 1];
     const struct lpc_conv_shape s = with_batch(L->conv, n);
-    m->be->deconv_likelihood(m->dmu, logp, L->out, L->pre, m->dec[m->n_conv - 1].out, lpc_arena_param(&m->arena, L->w),
-                             lpc_arena_param(&m->arena, L->b), x, lpc_model_log_sigma(m), &s, L->act, m->likelihood);
-    decoder_backward(m, grad_z, n, 0, 1);
+    /* the act' of an activation kept channel-last comes with its gradient, as in decoder_backward */
+    const int act_below = s.y_channels_last ? below->act : LPC_ACT_NONE;
+    m->be->deconv_likelihood_backward(m->grad_pong, m->dmu, logp, L->out, L->pre, below->out,
+                                      lpc_arena_param(&m->arena, L->w), lpc_arena_param(&m->arena, L->b), x,
+                                      lpc_model_log_sigma(m), &s, L->act, m->likelihood,
+                                      act_below == LPC_ACT_NONE ? NULL : below->pre, act_below);
+    decoder_backward(m, grad_z, n, 0, m->n_conv - 1);
 }
 
 void lpc_model_encode(struct lpc_model *m, const float *x, int n) {

@@ -265,6 +265,71 @@ static void check_output_layer_likelihood(struct lpc_conv_shape sh, uint64_t *s,
     free(in), free(w), free(b), free(data), free(pre), free(out), free(dpre), free(got), free(lp), free(lp_got);
 }
 
+/* The chain's output layer and its way back in one op (deconv_likelihood_backward), both likelihoods,
+ * with the act' of the layer below on the way out or none: against the CPU's op (the convolutions'
+ * threshold), and against the GPU's two ops it stands for, deconv_likelihood and then act_conv2d_forward
+ * (the same formulas with the image layer's channel sums in another order: 1e-10). `fused`: the shape must
+ * take the one-kernel path. Two launches, since the per-image arrival counters must be left at zero. */
+static void check_output_layer_backward(struct lpc_conv_shape sh, uint64_t *s, int fused) {
+    sh = with_out_size(sh);
+    sh.y_channels_last = 1;
+    CHECK(lpc_direct_output_layer_fits(&sh) == fused, "n%d %d->%d %dx%d: the one-kernel output layer %s the shape",
+          sh.n, sh.co, sh.ci, sh.h, sh.w, fused ? "does not take" : "takes");
+    const int dim = sh.ci * sh.h * sh.w;
+    const size_t nx = (size_t)sh.n * dim, ny = (size_t)sh.n * sh.co * sh.ho * sh.wo;
+    const size_t nw = (size_t)sh.co * sh.ci * sh.k * sh.k;
+    float *in = rnd(ny, s, 1), *w = rnd(nw, s, 0.5f), *b = rnd(sh.ci, s, 1), *data = malloc(sizeof(float) * nx);
+    for (size_t i = 0; i < nx; i++) data[i] = (float)((int)((test_uniform(s) + 1) * 128) % 256) / 127.5f - 1.0f;
+    float *pre_below = rnd(ny, s, 2); /* with exact zeros, as check_decoder_layer's */
+    for (size_t i = 0; i < ny; i += 4) pre_below[i] = 0.0f;
+    float *pre = malloc(sizeof(float) * nx), *out = malloc(sizeof(float) * nx), *dpre = malloc(sizeof(float) * nx);
+    float *below = malloc(sizeof(float) * ny), *lp = malloc(sizeof(float) * sh.n);
+    float *got = malloc(sizeof(float) * (nx > ny ? nx : ny)), *ref = malloc(sizeof(float) * (nx > ny ? nx : ny));
+    float *lp_got = malloc(sizeof(float) * sh.n), *lp_ref = malloc(sizeof(float) * sh.n);
+    float *d_in = gpu_buffer(ny, in), *d_w = gpu_buffer(nw, w), *d_b = gpu_buffer(sh.ci, b);
+    float *d_data = gpu_buffer(nx, data), *d_pre_below = gpu_buffer(ny, pre_below);
+    float *d_dpre = gpu_buffer(nx, NULL), *d_lp = gpu_buffer(sh.n, NULL), *d_pre = gpu_buffer(nx, NULL);
+    float *d_out = gpu_buffer(nx, NULL), *d_below = gpu_buffer(ny, NULL);
+    const int acts[][2] = {{LPC_ACT_NONE, LPC_ACT_RELU}, {LPC_ACT_SILU, LPC_ACT_LEAKY_RELU}, {LPC_ACT_NONE, LPC_ACT_NONE}};
+    for (int kind = LPC_LIK_GAUSSIAN; kind <= LPC_LIK_DISCRETIZED_GAUSSIAN; kind++)
+        for (int a = 0; a < (int)(sizeof acts / sizeof *acts); a++) {
+            const int act = acts[a][0], act_below = acts[a][1];
+            float ls = kind ? -2.0f : -1.2f, *d_ls = gpu_buffer(1, &ls);
+            const float *pb = act_below == LPC_ACT_NONE ? NULL : pre_below, *d_pb = pb ? d_pre_below : NULL;
+            float *d_out_or_pre = act == LPC_ACT_NONE ? d_pre : d_out;
+            char what[192];
+            snprintf(what, sizeof what, "deconv_likelihood_backward n%d %d->%d %dx%d act %d, below %d, likelihood %d",
+                     sh.n, sh.co, sh.ci, sh.h, sh.w, act, act_below, kind);
+            /* the GPU's two ops */
+            gpu->deconv_likelihood(d_dpre, d_lp, d_out_or_pre, d_pre, d_in, d_w, d_b, d_data, d_ls, &sh, act, kind);
+            gpu_fetch(ref, d_dpre, nx, what);
+            gpu_fetch(lp_ref, d_lp, sh.n, what);
+            gpu->act_conv2d_forward(d_below, d_dpre, d_pre, d_w, &sh, LPC_ACT_NONE, d_pb, act_below);
+            float *below_ref = malloc(sizeof(float) * ny);
+            gpu_fetch(below_ref, d_below, ny, what);
+            /* the CPU's op */
+            cpu->deconv_likelihood_backward(below, dpre, lp, act == LPC_ACT_NONE ? pre : out, pre, in, w, b, data, &ls,
+                                            &sh, act, kind, pb, act_below);
+            for (int launch = 0; launch < 2; launch++) {
+                gpu->fill(d_dpre, 0.0f, nx), gpu->fill(d_lp, 0.0f, (size_t)sh.n), gpu->fill(d_below, 0.0f, ny);
+                gpu->deconv_likelihood_backward(d_below, d_dpre, d_lp, d_out_or_pre, d_pre, d_in, d_w, d_b, d_data, d_ls,
+                                                &sh, act, kind, d_pb, act_below);
+                gpu_fetch(got, d_dpre, nx, what);
+                compare(what, got, ref, nx, 1e-10);
+                compare(what, got, dpre, nx, conv_nse);
+                gpu_fetch(lp_got, d_lp, sh.n, what);
+                compare(what, lp_got, lp_ref, sh.n, 1e-10);
+                compare(what, lp_got, lp, sh.n, conv_nse);
+                gpu_fetch(got, d_below, ny, what);
+                compare(what, got, below_ref, ny, 1e-10);
+                compare(what, got, below, ny, conv_nse);
+            }
+            free(below_ref);
+        }
+    free(in), free(w), free(b), free(data), free(pre_below), free(pre), free(out), free(dpre), free(below), free(lp);
+    free(got), free(ref), free(lp_got), free(lp_ref);
+}
+
 /* The decoder's fused dense ops against the CPU's unfused sequence, for every activation, with the
  * output in NCHW order (channels 0) or channel-last, the forward into separate pre and y and, where the
  * activation allows it, in place (y == pre, as the model keeps such layers); the backward twice, since
@@ -698,6 +763,9 @@ static int check_timed_auto(const struct lpc_conv_shape *shapes, int n_shapes, u
             sh.x_channels_last = layout & 1, sh.y_channels_last = layout >> 1;
             check_decoder_layer(sh, s, silu, 1);
         }
+    /* the chain's output layer, whichever form `auto` times faster (cifar32's image layer at batch 64) */
+    printf("the output layer and its backward on timed auto (%s)\n", tf32 ? "tf32" : "fp32");
+    check_output_layer_backward((struct lpc_conv_shape){64, 3, 32, 32, 32, 0, 0, 4, 2, 1, 0, 0}, s, 1);
     printf("convolutions on cuDNN's channel-last copies with timed engines (%s)\n", tf32 ? "tf32" : "fp32");
     lpc_backend_cuda(tf32, 0, LPC_CONV_NHWC);
     for (int i = 0; i < n_shapes; i++) {
@@ -828,6 +896,20 @@ int main(int argc, char **argv) {
         CHECK(lpc_direct_likelihood_fits(&sh), "case %d: the direct kernel does not take the likelihood", i);
         check_output_layer_likelihood(sh, &s, i == 1 ? every_act : none_silu, 2 + 2 * (i == 1));
     }
+    /* the output layer and its way back in one kernel (the direct path takes it wherever it fits):
+     * cifar32's image layer at batch 64 (bands of 4 rows of 4 blocks, 4 parts) and 256 (8 rows, 2 parts),
+     * celeba64's at 64, bands of 2 rows of pairs of blocks with 1 channel and a partial last band (5 rows),
+     * of 4 rows of 2 channels (6 rows, 300 images), 8 channels below (64 x 64 images), 128 channels below
+     * in 2 chunks (single rows), single blocks (5 wide); and the two ops it stands for where it does not
+     * take the shape (4 channels below) */
+    const struct lpc_conv_shape output_layers[] = {
+        {64, 3, 32, 32, 32, 0, 0, 4, 2, 1, 0, 0}, {256, 3, 32, 32, 32, 0, 0, 4, 2, 1, 0, 0},
+        {64, 3, 64, 64, 32, 0, 0, 4, 2, 1, 0, 0}, {100, 1, 10, 12, 8, 0, 0, 4, 2, 1, 0, 0},
+        {300, 2, 12, 12, 16, 0, 0, 4, 2, 1, 0, 0}, direct_channels_last[6],
+        shapes[11], {20, 3, 10, 10, 8, 0, 0, 4, 2, 1, 0, 0}, shapes[10]};
+    printf("the output layer and its backward in one kernel (%s)\n", tf32 ? "tf32" : "fp32");
+    for (int i = 0; i < (int)(sizeof output_layers / sizeof *output_layers); i++)
+        check_output_layer_backward(output_layers[i], &s, output_layers[i].co % 8 == 0);
     /* and the likelihood after the output layer's call where that kernel does not take it (an NCHW small
      * side on the direct path; a channel-last one on cuDNN) */
     printf("the output layer with the likelihood, unfused (%s)\n", tf32 ? "tf32" : "fp32");

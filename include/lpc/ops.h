@@ -119,6 +119,14 @@ struct lpc_backend {
     void (*deconv_likelihood)(float *dpre, float *logp, float *out, float *pre, const float *x, const float *w,
                               const float *b, const float *data, const float *log_sigma,
                               const struct lpc_conv_shape *s, int act, int kind);
+    /* The same and the step's way back through the layer in one op: deconv_likelihood, then
+     * act_conv2d_forward(d_below, dpre, pre, w, s, LPC_ACT_NONE, pre_below, act_below): d_below (x's size
+     * and layout) is the gradient at the layer's input times act_below' of the layer below. dpre holds
+     * deconv_likelihood's result afterwards. */
+    void (*deconv_likelihood_backward)(float *d_below, float *dpre, float *logp, float *out, float *pre,
+                                       const float *x, const float *w, const float *b, const float *data,
+                                       const float *log_sigma, const struct lpc_conv_shape *s, int act, int kind,
+                                       const float *pre_below, int act_below);
 
     /* bias + activation over [n, c, hw]: pre += b (in place), out = act(pre); out may equal pre where
      * lpc_act_derivative_from_output(act) (the buffer then holds out). Backward: dpre = dout * act'(pre),

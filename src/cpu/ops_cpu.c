@@ -278,6 +278,14 @@ static void cpu_deconv_likelihood(float *dpre, float *logp, float *out, float *p
     cpu_bias_act_backward(dpre, NULL, dpre, pre, lpc_conv_x_rows(s), s->ci, lpc_conv_x_per_row(s), act);
 }
 
+static void cpu_deconv_likelihood_backward(float *d_below, float *dpre, float *logp, float *out, float *pre,
+                                           const float *x, const float *w, const float *b, const float *data,
+                                           const float *log_sigma, const struct lpc_conv_shape *s, int act, int kind,
+                                           const float *pre_below, int act_below) {
+    cpu_deconv_likelihood(dpre, logp, out, pre, x, w, b, data, log_sigma, s, act, kind);
+    cpu_act_conv2d_forward(d_below, dpre, pre, w, s, LPC_ACT_NONE, pre_below, act_below);
+}
+
 static void cpu_channels_last_to_nchw(float *dst, const float *src, int n, int c, int hw) {
     for (size_t i = 0; i < (size_t)n; i++) transpose(dst + i * c * hw, src + i * c * hw, (size_t)hw, (size_t)c);
 }
@@ -362,6 +370,7 @@ static const struct lpc_backend cpu_backend = {
     .deconv_bias_act_forward = cpu_deconv_bias_act_forward,
     .act_conv2d_forward = cpu_act_conv2d_forward,
     .deconv_likelihood = cpu_deconv_likelihood,
+    .deconv_likelihood_backward = cpu_deconv_likelihood_backward,
     .dense_bias_act_forward = cpu_dense_bias_act_forward,
     .act_dense_backward_data = cpu_act_dense_backward_data,
     .channels_last_to_nchw = cpu_channels_last_to_nchw,
