@@ -2,9 +2,9 @@
 // layer's transposed convolution (kernel 4, stride 2, padding 1) from the channel-last activation below it,
 // its bias, activation and likelihood gradient dpre, and the backward convolution of dpre to that
 // activation's side, times act_below' of the layer below. Unfused these are two direct kernels
-// (kernels/conv_direct.cu: the transposed kernel with the likelihood, then the forward); here dpre stays
-// in shared memory between them, and the step has one launch and one wait on the activation fewer.
-// fp32 on CUDA cores, as the direct kernels.
+// (kernels/conv_direct.cu: the transposed kernel with the likelihood, then the forward); here the
+// backward convolution reads dpre from shared memory, and the step has one launch fewer. fp32 on CUDA
+// cores, as the direct kernels.
 //
 // A thread block takes `rows` rows a0 .. of the small side of one image. The backward convolution of those
 // rows reads image rows 2 a0 - 1 .. 2 (a0 + rows), so the block computes dpre of these 2 rows + 2 (one
@@ -34,7 +34,7 @@
 #define OUT_GROUP 8         // phase 3: small-side channels per output (co a multiple of it)
 #define OUT_CHUNK 64        // channels of the activation in shared memory at a time (at most)
 // rows a block: doubled (from one) while the grid keeps at least this many blocks, about one per SM of an
-// H200 (cifar32 batch 64: 4 rows, 256 blocks; 264 blocks, 2 rows: 12 % slower; bench/RESULTS.md)
+// H200 (cifar32 batch 64: 4 rows, 256 blocks; 2 rows, 512 blocks: 11 % slower; bench/RESULTS.md)
 #define OUT_MIN_BLOCKS 132
 #define OUT_MAX_SHARED (160 * 1024)
 
