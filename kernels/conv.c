@@ -539,7 +539,7 @@ void lpc_cuda_deconv_likelihood(float *dpre, float *logp, float *out, float *pre
  * are on the direct path and it takes the shape, or deconv_likelihood and act_conv2d_forward. Timed `auto`
  * times both forms as the chain runs them; deterministic `auto` takes the kernel up to
  * OUTPUT_RULE_PIXELS small-side pixels (n * ho * wo): in the chain's steps on an H200 it was 11 % faster
- * at 2^14 (cifar32 batch 64) and 2-6 % slower at 2^16 and 2^18 (bench/RESULTS.md, 2026-11-29); a forced
+ * at 2^14 (cifar32 batch 64) and 2.5-6.5 % slower at 2^16 and 2^18 (bench/RESULTS.md, 2026-11-29); a forced
  * path that puts both calls on the direct kernels takes it wherever it fits. */
 #define OUTPUT_RULE_PIXELS ((long long)1 << 14)
 struct output_call {
