@@ -438,9 +438,7 @@ static int path_for(const struct conv_call *call, const struct lpc_conv_shape *s
     struct choice *c = choice_for(s);
     int *path = &c->path[op][is_fused(call)];
     if (*path >= 0) return *path;
-    enum cudaStreamCaptureStatus capturing;
-    LPC_CHECK_CUDA(cudaStreamIsCapturing((cudaStream_t)lpc_cuda.stream, &capturing));
-    if (capturing != cudaStreamCaptureStatusNone)
+    if (lpc_cuda_capturing())
         lpc_die_internal("convolution", "path_for", __func__, __FILE__, __LINE__,
                          "a convolution shape was first seen inside a graph capture");
     if (lpc_cuda.conv_algo != LPC_CONV_AUTO || lpc_cuda.deterministic) {
@@ -504,17 +502,27 @@ void lpc_cuda_conv2d_backward_filter(float *dw, const float *dy, const float *x,
     lpc_cudnn_conv_backward_filter(dw, y_as_nchw(dy, s, b.y), x_as_nchw(x, s, b.x), &g);
 }
 
+/* the decoder layer's fused calls: its forward (a transposed convolution with bias and activation) and
+ * the chain's backward through it (act', the forward convolution, act_below') */
+static struct conv_call deconv_call(float *out, float *pre, const float *x, const float *w, const float *b, int act) {
+    return (struct conv_call){.op = OP_BACKWARD_DATA, .out = out, .in = (float *)x, .pre = pre, .w = w, .bias = b,
+                              .act = act, .act_below = LPC_ACT_NONE};
+}
+static struct conv_call act_conv_call(float *y, float *dout, const float *pre, const float *w, int act,
+                                      const float *pre_below, int act_below) {
+    return (struct conv_call){.op = OP_FORWARD, .out = y, .in = dout, .pre = (float *)pre, .w = w, .act = act,
+                              .pre_below = pre_below, .act_below = act_below};
+}
+
 void lpc_cuda_deconv_bias_act_forward(float *out, float *pre, const float *x, const float *w, const float *b,
                                       const struct lpc_conv_shape *s, int act) {
-    const struct conv_call c = {.op = OP_BACKWARD_DATA, .out = out, .in = (float *)x, .pre = pre, .w = w, .bias = b,
-                                .act = act, .act_below = LPC_ACT_NONE};
+    const struct conv_call c = deconv_call(out, pre, x, w, b, act);
     convolve(&c, s);
 }
 
 void lpc_cuda_act_conv2d_forward(float *y, float *dout, const float *pre, const float *w,
                                  const struct lpc_conv_shape *s, int act, const float *pre_below, int act_below) {
-    const struct conv_call c = {.op = OP_FORWARD, .out = y, .in = dout, .pre = (float *)pre, .w = w, .act = act,
-                                .pre_below = pre_below, .act_below = act_below};
+    const struct conv_call c = act_conv_call(y, dout, pre, w, act, pre_below, act_below);
     convolve(&c, s);
 }
 
@@ -524,8 +532,7 @@ void lpc_cuda_act_conv2d_forward(float *y, float *dout, const float *pre, const 
 void lpc_cuda_deconv_likelihood(float *dpre, float *logp, float *out, float *pre, const float *x, const float *w,
                                 const float *b, const float *data, const float *log_sigma,
                                 const struct lpc_conv_shape *s, int act, int kind) {
-    const struct conv_call c = {.op = OP_BACKWARD_DATA, .out = out, .in = (float *)x, .pre = pre, .w = w, .bias = b,
-                                .act = act, .act_below = LPC_ACT_NONE};
+    const struct conv_call c = deconv_call(out, pre, x, w, b, act);
     const int path = path_for(&c, s);
     if (path == LPC_CONV_DIRECT && lpc_direct_likelihood_fits(s)) {
         lpc_direct_conv_transposed_likelihood(dpre, logp, b, act, x, w, s, data, log_sigma, kind);
@@ -562,17 +569,14 @@ static void run_output_timed(void *ctx) { run_output(ctx); }
 
 static int output_fused(struct output_call *o) {
     const struct lpc_conv_shape *s = o->s;
-    const struct conv_call up = {.op = OP_BACKWARD_DATA, .out = o->out, .in = (float *)o->x, .pre = o->pre, .w = o->w,
-                                 .bias = o->b, .act = o->act, .act_below = LPC_ACT_NONE};
-    const struct conv_call down = {.op = OP_FORWARD, .out = o->d_below, .in = o->dpre, .pre = o->pre, .w = o->w,
-                                   .act = LPC_ACT_NONE, .pre_below = o->pre_below, .act_below = o->act_below};
+    const struct conv_call up = deconv_call(o->out, o->pre, o->x, o->w, o->b, o->act);
+    const struct conv_call down = act_conv_call(o->d_below, o->dpre, o->pre, o->w, LPC_ACT_NONE, o->pre_below,
+                                                o->act_below);
     if (!lpc_direct_output_layer_fits(s) || path_for(&up, s) != LPC_CONV_DIRECT || path_for(&down, s) != LPC_CONV_DIRECT)
         return 0;
     if (lpc_cuda.conv_algo != LPC_CONV_AUTO) return 1;
     if (lpc_cuda.deterministic) return (long long)s->n * s->ho * s->wo <= OUTPUT_RULE_PIXELS;
-    enum cudaStreamCaptureStatus capturing;
-    LPC_CHECK_CUDA(cudaStreamIsCapturing((cudaStream_t)lpc_cuda.stream, &capturing));
-    if (capturing != cudaStreamCaptureStatusNone)
+    if (lpc_cuda_capturing())
         lpc_die_internal("convolution", "output_fused", __func__, __FILE__, __LINE__,
                          "an output layer's shape was first seen inside a graph capture");
     float ms[2];

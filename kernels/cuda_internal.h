@@ -222,7 +222,9 @@ void lpc_cuda_workspace_graph_destroyed(void);
 
 /* kernels/graph.c. lpc_cuda_time_calls: milliseconds per call of call(ctx) as the chain runs it,
  * 10 calls captured as one graph and replayed 3 times after one call outside the graph and one
- * untimed replay; outside any capture only. */
+ * untimed replay; outside any capture only. lpc_cuda_capturing: whether the backend's stream is being
+ * captured into a graph now. */
+int lpc_cuda_capturing(void);
 void lpc_cuda_graph_begin(void);
 void *lpc_cuda_graph_end(void);
 void lpc_cuda_graph_launch(void *graph);

@@ -31,9 +31,7 @@ static struct fixed_copy *slot_for(const float *src, int form, size_t elements) 
         struct fixed_copy *f = &copies[i];
         if (f->src == src && f->form == form && f->elements == elements) return f;
     }
-    enum cudaStreamCaptureStatus capturing;
-    LPC_CHECK_CUDA(cudaStreamIsCapturing((cudaStream_t)lpc_cuda.stream, &capturing));
-    if (n_copies == MAX_FIXED_COPIES || capturing != cudaStreamCaptureStatusNone) return NULL;
+    if (n_copies == MAX_FIXED_COPIES || lpc_cuda_capturing()) return NULL;
     struct fixed_copy *f = &copies[n_copies++];
     *f = (struct fixed_copy){src, form, elements, NULL, 0};
     LPC_CHECK_CUDA(cudaMalloc((void **)&f->copy, elements * sizeof(float)));

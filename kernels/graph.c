@@ -8,6 +8,12 @@
 
 #define STREAM ((cudaStream_t)lpc_cuda.stream)
 
+int lpc_cuda_capturing(void) {
+    enum cudaStreamCaptureStatus capturing;
+    LPC_CHECK_CUDA(cudaStreamIsCapturing(STREAM, &capturing));
+    return capturing != cudaStreamCaptureStatusNone;
+}
+
 void lpc_cuda_graph_begin(void) { LPC_CHECK_CUDA(cudaStreamBeginCapture(STREAM, cudaStreamCaptureModeThreadLocal)); }
 
 void *lpc_cuda_graph_end(void) {

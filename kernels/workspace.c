@@ -40,9 +40,7 @@ static void retire(void *p) {
 
 void *lpc_cuda_workspace(size_t bytes) {
     if (bytes <= workspace_bytes) return workspace;
-    enum cudaStreamCaptureStatus capturing;
-    LPC_CHECK_CUDA(cudaStreamIsCapturing(STREAM, &capturing));
-    if (capturing != cudaStreamCaptureStatusNone)
+    if (lpc_cuda_capturing())
         lpc_die_internal("CUDA", "workspace", __func__, __FILE__, __LINE__,
                          "the workspace had to grow inside a graph capture");
     /* grow by at least half, so that a run of growing shapes allocates a few times, not once each */
