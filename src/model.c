@@ -215,6 +215,16 @@ void lpc_model_likelihood(struct lpc_model *m, float *logp, const float *x, int 
     m->be->likelihood(logp, m->dmu, dls, x, m->mu, lpc_model_log_sigma(m), n, m->dim, m->likelihood);
 }
 
+/* the chain's backward into layer i's input: an activation kept channel-last gets its act' from the
+ * convolution that produces its gradient (layer i, on the way out), not from the one that consumes it;
+ * returns that activation (LPC_ACT_NONE: none) and sets *pre_below to its pre-activation (NULL: none) */
+static int act_below_of(const struct lpc_model *m, int i, const struct lpc_conv_shape *s, const float **pre_below) {
+    const struct lpc_layer *below = &m->dec[i - 1];
+    const int act = s->y_channels_last ? below->act : LPC_ACT_NONE;
+    *pre_below = act == LPC_ACT_NONE ? NULL : below->pre;
+    return act;
+}
+
 /* lpc_model_decoder_backward from m->dmu through layers n_conv .. 0, or from layer n_conv - 1 down (the
  * chain's score, where the output layer's op deconv_likelihood_backward left the gradient at its input,
  * times act', in grad_pong; then param_grads is 0) */
@@ -229,14 +239,13 @@ static void decoder_backward(struct lpc_model *m, float *grad_z, int n, int para
         struct lpc_conv_shape s = with_batch(L->conv, n);
         float *d_in = bufs[which ^ 1];
         if (!param_grads) {
-            /* the chain's steps: activation backward and convolution in one op; d_out is scratch. An
-             * activation kept channel-last gets its act' from the convolution that produces its gradient
-             * (the layer above, on the way out), not from the one that consumes it. */
-            const struct lpc_layer *below = &m->dec[i - 1];
+            /* the chain's steps: activation backward and convolution in one op; d_out is scratch. A
+             * channel-last input's act' came with its gradient (act_below_of) */
             const int act = s.x_channels_last ? LPC_ACT_NONE : L->act;
-            const int act_below = s.y_channels_last ? below->act : LPC_ACT_NONE;
-            be->act_conv2d_forward(d_in, (float *)d_out, L->pre, lpc_arena_param(a, L->w), &s, act,
-                                   act_below == LPC_ACT_NONE ? NULL : below->pre, act_below);
+            const float *pre_below;
+            const int act_below = act_below_of(m, i, &s, &pre_below);
+            be->act_conv2d_forward(d_in, (float *)d_out, L->pre, lpc_arena_param(a, L->w), &s, act, pre_below,
+                                   act_below);
         } else {
             /* without an activation the gradient passes through unchanged: in place, nothing to copy */
             float *d_pre = L->act == LPC_ACT_NONE ? (float *)d_out : bufs[which];
@@ -284,14 +293,13 @@ void lpc_model_score(struct lpc_model *m, float *grad_z, float *logp, const floa
         return;
     }
     decode_layers(m, z, n, m->n_conv - 1);
-    const struct lpc_layer *L = &m->dec[m->n_conv], *below = &m->dec[m->n_conv - 1];
+    const struct lpc_layer *L = &m->dec[m->n_conv];
     const struct lpc_conv_shape s = with_batch(L->conv, n);
-    /* the act' of an activation kept channel-last comes with its gradient, as in decoder_backward */
-    const int act_below = s.y_channels_last ? below->act : LPC_ACT_NONE;
-    m->be->deconv_likelihood_backward(m->grad_pong, m->dmu, logp, L->out, L->pre, below->out,
+    const float *pre_below;
+    const int act_below = act_below_of(m, m->n_conv, &s, &pre_below);
+    m->be->deconv_likelihood_backward(m->grad_pong, m->dmu, logp, L->out, L->pre, m->dec[m->n_conv - 1].out,
                                       lpc_arena_param(&m->arena, L->w), lpc_arena_param(&m->arena, L->b), x,
-                                      lpc_model_log_sigma(m), &s, L->act, m->likelihood,
-                                      act_below == LPC_ACT_NONE ? NULL : below->pre, act_below);
+                                      lpc_model_log_sigma(m), &s, L->act, m->likelihood, pre_below, act_below);
     decoder_backward(m, grad_z, n, 0, m->n_conv - 1);
 }
 

@@ -73,8 +73,9 @@ void lpc_model_likelihood(struct lpc_model *m, float *logp, const float *x, int 
 void lpc_model_decoder_backward(struct lpc_model *m, float *grad_z, int n, int param_grads);
 /* The Langevin chain's score at z: logp[i] = log p(x_i | z_i) and grad_z = its gradient w.r.t. z (the
  * prior's term is the sampler's). With param_grads, lpc_model_decode, lpc_model_likelihood and
- * lpc_model_decoder_backward; without, the output layer, the likelihood and the output activation's
- * derivative run as one op (ops.h deconv_likelihood), and mu is not left in m->mu. */
+ * lpc_model_decoder_backward; without, the output layer, the likelihood, the output activation's
+ * derivative and the way back to the layer's input run as one op (ops.h deconv_likelihood_backward),
+ * and mu is not left in m->mu. */
 void lpc_model_score(struct lpc_model *m, float *grad_z, float *logp, const float *x, const float *z, int n,
                      int param_grads);
 /* head = encoder(x). */
